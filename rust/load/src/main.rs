@@ -1,0 +1,2 @@
+//! misp-load: MISP indicators into memcached.
+fn main() {}
