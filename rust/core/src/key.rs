@@ -142,7 +142,10 @@ mod tests {
     #[test]
     fn seed_keys_are_unchanged() {
         let ks = Keyspace::default();
-        assert_eq!(ks.key(Namespace::Domain, "trencansky.sk"), "misp-domain:trencansky.sk");
+        assert_eq!(
+            ks.key(Namespace::Domain, "trencansky.sk"),
+            "misp-domain:trencansky.sk"
+        );
         assert_eq!(ks.key(Namespace::Ip, "2001:db8::1"), "misp-ip:2001:db8::1");
         assert_eq!(ks.key(Namespace::NamedPipe, "evil"), "misp-named-pipe:evil");
         assert_eq!(ks.stats_key(), "misp-stats");
@@ -152,14 +155,23 @@ mod tests {
     #[test]
     fn unsafe_values_are_digested() {
         let ks = Keyspace::default();
-        for value in ["a b", "x\r\nflush_all", "bücher", "~sha256:abc", &"u".repeat(250)] {
+        for value in [
+            "a b",
+            "x\r\nflush_all",
+            "bücher",
+            "~sha256:abc",
+            &"u".repeat(250),
+        ] {
             let key = ks.key(Namespace::Url, value);
             assert!(key.starts_with("misp-url:~sha256:"), "{key}");
             assert_eq!(key.len(), "misp-url:~sha256:".len() + 64);
             assert!(is_safe_key(&key));
         }
         // Distinct values give distinct digests.
-        assert_ne!(ks.key(Namespace::Url, "a b"), ks.key(Namespace::Url, "a  b"));
+        assert_ne!(
+            ks.key(Namespace::Url, "a b"),
+            ks.key(Namespace::Url, "a  b")
+        );
         // The boundary: a key of exactly 250 bytes stays verbatim.
         let fits = "v".repeat(MAX_KEY_BYTES - "misp-url:".len());
         assert_eq!(ks.key(Namespace::Url, &fits), format!("misp-url:{fits}"));

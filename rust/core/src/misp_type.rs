@@ -53,7 +53,10 @@ pub const TYPE_RULES: &[TypeRule] = &[
     rule("filename|sha384", Composite(None, Some(N::Sha384))),
     rule("filename|sha512", Composite(None, Some(N::Sha512))),
     rule("filename|imphash", Composite(None, Some(N::Imphash))),
-    rule("filename|authentihash", Composite(None, Some(N::Authentihash))),
+    rule(
+        "filename|authentihash",
+        Composite(None, Some(N::Authentihash)),
+    ),
     rule("filename|ssdeep", Composite(None, Some(N::Ssdeep))),
     rule("filename|tlsh", Composite(None, Some(N::Tlsh))),
     rule("malware-sample", Composite(None, Some(N::Md5))),
@@ -180,7 +183,11 @@ mod tests {
         for (t, expected) in seed {
             let rule = classify(t).unwrap_or_else(|e| panic!("{t}: {e}"));
             let value = if t.contains('|') { "f|h" } else { "v" };
-            assert_eq!(rule.indicators(value).ok().as_deref(), Some(*expected), "{t}");
+            assert_eq!(
+                rule.indicators(value).ok().as_deref(),
+                Some(*expected),
+                "{t}"
+            );
         }
     }
 
@@ -210,15 +217,22 @@ mod tests {
         ] {
             assert!(classify(t).is_ok(), "{t}");
         }
-        let hp = classify("hostname|port").and_then(|r| Ok(r.indicators("evil.example|443")));
+        let hp = classify("hostname|port").map(|r| r.indicators("evil.example|443"));
         assert_eq!(hp, Ok(Ok(vec![(N::Domain, "evil.example")])));
-        let rv = classify("regkey|value").and_then(|r| Ok(r.indicators("HKLM\\Run|x.exe")));
+        let rv = classify("regkey|value").map(|r| r.indicators("HKLM\\Run|x.exe"));
         assert_eq!(rv, Ok(Ok(vec![(N::Regkey, "HKLM\\Run")])));
     }
 
     #[test]
     fn patterns_and_rules_are_rejected_with_a_reason() {
-        for t in ["yara", "sigma", "snort", "suricata", "stix2-pattern", "pattern-in-file"] {
+        for t in [
+            "yara",
+            "sigma",
+            "snort",
+            "suricata",
+            "stix2-pattern",
+            "pattern-in-file",
+        ] {
             assert_eq!(classify(t), Err(TypeRejection::PatternOrRule), "{t}");
         }
         assert_eq!(classify("comment"), Err(TypeRejection::Context));
@@ -238,14 +252,20 @@ mod tests {
         // Each type MISP knows is either loaded or rejected with a reason.
         let mut listed = 0;
         for line in MISP_TYPES_TSV.lines().skip(1) {
-            let Some(t) = line.split('\t').next() else { continue };
+            let Some(t) = line.split('\t').next() else {
+                continue;
+            };
             assert_ne!(classify(t), Err(TypeRejection::Unknown), "{t}");
             listed += 1;
         }
         assert!(listed > 190, "{listed}");
         // Every loaded type is a real MISP type.
         for r in TYPE_RULES {
-            assert!(MISP_TYPES_TSV.contains(&format!("\n{}\t", r.misp_type)), "{}", r.misp_type);
+            assert!(
+                MISP_TYPES_TSV.contains(&format!("\n{}\t", r.misp_type)),
+                "{}",
+                r.misp_type
+            );
         }
         // The table has no duplicate rows.
         let mut names: Vec<_> = loadable_types().collect();
@@ -260,7 +280,10 @@ mod tests {
         for r in TYPE_RULES {
             // In a Markdown table, `|` inside code is written `\|`.
             let cell = format!("`{}`", r.misp_type.replace('|', "\\|"));
-            assert!(docs.contains(&cell), "{cell} missing from docs/indicators.md");
+            assert!(
+                docs.contains(&cell),
+                "{cell} missing from docs/indicators.md"
+            );
         }
     }
 }

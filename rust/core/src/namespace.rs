@@ -145,7 +145,9 @@ mod tests {
 
     #[test]
     fn seed_namespaces_keep_their_names() {
-        let seed = ["md5", "sha1", "sha256", "sha512", "imphash", "ip", "domain", "url"];
+        let seed = [
+            "md5", "sha1", "sha256", "sha512", "imphash", "ip", "domain", "url",
+        ];
         for name in seed {
             assert_eq!(name.parse::<Namespace>().map(|n| n.name()), Ok(name));
         }

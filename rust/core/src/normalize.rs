@@ -188,7 +188,10 @@ fn domain(value: &str) -> Result<Cow<'_, str>, NormalizeError> {
 /// is treated as `host/path` (MISP allows both forms).
 fn url(value: &str) -> Result<Cow<'_, str>, NormalizeError> {
     if value.chars().any(|c| c.is_control()) {
-        return Err(NormalizeError::invalid(value, "a URL without control characters"));
+        return Err(NormalizeError::invalid(
+            value,
+            "a URL without control characters",
+        ));
     }
     let no_fragment = value.split_once('#').map_or(value, |(u, _)| u).trim_end();
     let (scheme, rest) = match no_fragment.split_once("://") {
@@ -332,7 +335,10 @@ mod tests {
     fn hashes_lower_case_and_checked() {
         let up = "C0FFEE".repeat(10) + "ABCD";
         assert_eq!(exact(N::Sha256, &up), Some(up.to_lowercase()));
-        assert_eq!(exact(N::Md5, " D41D8CD98F00B204E9800998ECF8427E\t").as_deref(), Some("d41d8cd98f00b204e9800998ecf8427e"));
+        assert_eq!(
+            exact(N::Md5, " D41D8CD98F00B204E9800998ECF8427E\t").as_deref(),
+            Some("d41d8cd98f00b204e9800998ecf8427e")
+        );
         assert!(normalize(N::Md5, "d41d8cd98f00b204e9800998ecf8427").is_err());
         assert!(normalize(N::Sha1, "z".repeat(40).as_str()).is_err());
         assert_eq!(normalize(N::Md5, "   "), Err(NormalizeError::Empty));
@@ -348,30 +354,61 @@ mod tests {
     #[test]
     fn ips_canonical() {
         assert_eq!(exact(N::Ip, "10.0.0.1").as_deref(), Some("10.0.0.1"));
-        assert_eq!(exact(N::Ip, "2001:DB8:0:0:0:0:0:1").as_deref(), Some("2001:db8::1"));
-        assert_eq!(exact(N::Ip, "::ffff:192.0.2.7").as_deref(), Some("192.0.2.7"));
+        assert_eq!(
+            exact(N::Ip, "2001:DB8:0:0:0:0:0:1").as_deref(),
+            Some("2001:db8::1")
+        );
+        assert_eq!(
+            exact(N::Ip, "::ffff:192.0.2.7").as_deref(),
+            Some("192.0.2.7")
+        );
         assert_eq!(exact(N::Ip, "192.0.2.7/32").as_deref(), Some("192.0.2.7"));
-        assert_eq!(exact(N::Ip, "2001:db8::1/128").as_deref(), Some("2001:db8::1"));
-        assert_eq!(exact(N::Ip, "[2001:db8::1]").as_deref(), Some("2001:db8::1"));
+        assert_eq!(
+            exact(N::Ip, "2001:db8::1/128").as_deref(),
+            Some("2001:db8::1")
+        );
+        assert_eq!(
+            exact(N::Ip, "[2001:db8::1]").as_deref(),
+            Some("2001:db8::1")
+        );
         assert_eq!(exact(N::Ip, "fe80::1%12").as_deref(), Some("fe80::1"));
         assert_eq!(
             normalize(N::Ip, "10.1.2.3/16").ok(),
-            Some(Normalized::Range("10.1.0.0/16".parse().unwrap_or_else(|_| unreachable!())))
+            Some(Normalized::Range(
+                "10.1.0.0/16".parse().unwrap_or_else(|_| unreachable!())
+            ))
         );
         assert_eq!(
             normalize(N::Ip, "::ffff:10.0.0.0/104").ok(),
-            Some(Normalized::Range("10.0.0.0/8".parse().unwrap_or_else(|_| unreachable!())))
+            Some(Normalized::Range(
+                "10.0.0.0/8".parse().unwrap_or_else(|_| unreachable!())
+            ))
         );
-        for bad in ["10.0.0.256", "10.0.0.1/33", "evil.example", "1.2.3.4/x", "::1/129"] {
+        for bad in [
+            "10.0.0.256",
+            "10.0.0.1/33",
+            "evil.example",
+            "1.2.3.4/x",
+            "::1/129",
+        ] {
             assert!(normalize(N::Ip, bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn domains_lower_dotless_punycode() {
-        assert_eq!(exact(N::Domain, "Evil.Example.").as_deref(), Some("evil.example"));
-        assert_eq!(exact(N::Domain, "bücher.example").as_deref(), Some("xn--bcher-kva.example"));
-        assert_eq!(exact(N::Domain, "_ldap._tcp.dc.corp").as_deref(), Some("_ldap._tcp.dc.corp"));
+        assert_eq!(
+            exact(N::Domain, "Evil.Example.").as_deref(),
+            Some("evil.example")
+        );
+        assert_eq!(
+            exact(N::Domain, "bücher.example").as_deref(),
+            Some("xn--bcher-kva.example")
+        );
+        assert_eq!(
+            exact(N::Domain, "_ldap._tcp.dc.corp").as_deref(),
+            Some("_ldap._tcp.dc.corp")
+        );
         for bad in ["a..b", "evil example", ".", "a\r\nflush_all"] {
             assert!(normalize(N::Domain, bad).is_err(), "{bad}");
         }
@@ -381,11 +418,17 @@ mod tests {
     #[test]
     fn urls_per_documented_rule() {
         let cases = [
-            ("HTTP://Evil.Example:80/Path?Q=1#frag", "http://evil.example/Path?Q=1"),
+            (
+                "HTTP://Evil.Example:80/Path?Q=1#frag",
+                "http://evil.example/Path?Q=1",
+            ),
             ("https://evil.example:443/", "https://evil.example"),
             ("https://evil.example:8443/a", "https://evil.example:8443/a"),
             ("Evil.Example/Gate.php", "evil.example/Gate.php"),
-            ("http://User:Pw@Evil.Example/x", "http://User:Pw@evil.example/x"),
+            (
+                "http://User:Pw@Evil.Example/x",
+                "http://User:Pw@evil.example/x",
+            ),
             ("/gate.php", "/gate.php"),
         ];
         for (raw, want) in cases {
@@ -400,25 +443,53 @@ mod tests {
             exact(N::Regkey, "HKEY_LOCAL_MACHINE\\Software\\Run\\").as_deref(),
             Some("hklm\\software\\run")
         );
-        assert_eq!(exact(N::Regkey, "HKLM\\SOFTWARE\\Run").as_deref(), Some("hklm\\software\\run"));
-        assert_eq!(exact(N::Regkey, "\\REGISTRY\\MACHINE\\X").as_deref(), Some("hklm\\x"));
-        assert_eq!(exact(N::NamedPipe, "\\\\.\\pipe\\MSSE-1234-server").as_deref(), Some("msse-1234-server"));
-        assert_eq!(exact(N::NamedPipe, "\\msse-1234-server").as_deref(), Some("msse-1234-server"));
-        assert_eq!(exact(N::Mutex, " Global\\EvilMutex ").as_deref(), Some("Global\\EvilMutex"));
-        assert_eq!(exact(N::Email, "Bad@Evil.Example").as_deref(), Some("bad@evil.example"));
+        assert_eq!(
+            exact(N::Regkey, "HKLM\\SOFTWARE\\Run").as_deref(),
+            Some("hklm\\software\\run")
+        );
+        assert_eq!(
+            exact(N::Regkey, "\\REGISTRY\\MACHINE\\X").as_deref(),
+            Some("hklm\\x")
+        );
+        assert_eq!(
+            exact(N::NamedPipe, "\\\\.\\pipe\\MSSE-1234-server").as_deref(),
+            Some("msse-1234-server")
+        );
+        assert_eq!(
+            exact(N::NamedPipe, "\\msse-1234-server").as_deref(),
+            Some("msse-1234-server")
+        );
+        assert_eq!(
+            exact(N::Mutex, " Global\\EvilMutex ").as_deref(),
+            Some("Global\\EvilMutex")
+        );
+        assert_eq!(
+            exact(N::Email, "Bad@Evil.Example").as_deref(),
+            Some("bad@evil.example")
+        );
         assert!(normalize(N::Email, "no-at-sign").is_err());
     }
 
     #[test]
     fn canonical_input_is_borrowed() {
-        for (ns, v) in [(N::Ip, "10.0.0.1"), (N::Domain, "evil.example"), (N::Url, "http://e.x/a")] {
-            assert!(matches!(normalize(ns, v), Ok(Normalized::Exact(Cow::Borrowed(_)))), "{v}");
+        for (ns, v) in [
+            (N::Ip, "10.0.0.1"),
+            (N::Domain, "evil.example"),
+            (N::Url, "http://e.x/a"),
+        ] {
+            assert!(
+                matches!(normalize(ns, v), Ok(Normalized::Exact(Cow::Borrowed(_)))),
+                "{v}"
+            );
         }
     }
 
     #[test]
     fn oversized_values_are_refused() {
         let big = "a".repeat(MAX_VALUE_BYTES + 1);
-        assert_eq!(normalize(N::UserAgent, &big), Err(NormalizeError::TooLong(big.len())));
+        assert_eq!(
+            normalize(N::UserAgent, &big),
+            Err(NormalizeError::TooLong(big.len()))
+        );
     }
 }

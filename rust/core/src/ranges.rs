@@ -39,7 +39,10 @@ impl RangeIndexHead {
         }
         let generation = parts.next()?.parse().ok()?;
         let chunks = parts.next()?.parse().ok()?;
-        parts.next().is_none().then_some(RangeIndexHead { generation, chunks })
+        parts
+            .next()
+            .is_none()
+            .then_some(RangeIndexHead { generation, chunks })
     }
 }
 
@@ -50,7 +53,9 @@ impl fmt::Display for RangeIndexHead {
 }
 
 /// Encodes ranges into chunk texts of at most [`MAX_CHUNK_BYTES`] each.
-pub fn encode_chunks<'a>(ranges: impl IntoIterator<Item = (&'a IpNet, &'a EntryList)>) -> Vec<String> {
+pub fn encode_chunks<'a>(
+    ranges: impl IntoIterator<Item = (&'a IpNet, &'a EntryList)>,
+) -> Vec<String> {
     let mut chunks = vec![String::new()];
     for (net, entries) in ranges {
         if entries.is_empty() {
@@ -94,7 +99,10 @@ mod tests {
 
     #[test]
     fn head_round_trip() {
-        let h = RangeIndexHead { generation: 1_700_000_000, chunks: 3 };
+        let h = RangeIndexHead {
+            generation: 1_700_000_000,
+            chunks: 3,
+        };
         assert_eq!(RangeIndexHead::parse(&h.to_string()), Some(h));
         for bad in ["", "v2 1 1", "v1 x 1", "v1 1", "v1 1 1 1"] {
             assert_eq!(RangeIndexHead::parse(bad), None, "{bad}");
@@ -107,7 +115,10 @@ mod tests {
             .into_iter()
             .collect();
         let nets: Vec<IpNet> = (0..40_000u32)
-            .map(|i| IpNet::new(std::net::Ipv4Addr::from(i << 8).into(), 24).unwrap_or_else(|e| panic!("{e}")))
+            .map(|i| {
+                IpNet::new(std::net::Ipv4Addr::from(i << 8).into(), 24)
+                    .unwrap_or_else(|e| panic!("{e}"))
+            })
             .collect();
         let chunks = encode_chunks(nets.iter().map(|n| (n, &entries)));
         assert!(chunks.len() > 1);

@@ -64,7 +64,11 @@ impl ServerRing {
         }
         let hash = crc32fast::hash(key);
         let after = self.points.partition_point(|(p, _)| *p <= hash);
-        let at = if after == 0 { self.points.len() - 1 } else { after - 1 };
+        let at = if after == 0 {
+            self.points.len() - 1
+        } else {
+            after - 1
+        };
         self.points[at].1
     }
 }
@@ -117,11 +121,26 @@ mod tests {
     fn addresses_are_canonical() {
         let ring = ServerRing::new(&["mc1", "10.0.0.2:11212", "[::1]:11213"])
             .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(ring.servers(), &["mc1:11211", "10.0.0.2:11212", "[::1]:11213"]);
-        for bad in ["", "h:0", "h:x", "h:70000", "a b:1", "::1:11211", "[::1", "h\r\n:1"] {
+        assert_eq!(
+            ring.servers(),
+            &["mc1:11211", "10.0.0.2:11212", "[::1]:11213"]
+        );
+        for bad in [
+            "",
+            "h:0",
+            "h:x",
+            "h:70000",
+            "a b:1",
+            "::1:11211",
+            "[::1",
+            "h\r\n:1",
+        ] {
             assert!(ServerRing::new(&[bad]).is_err(), "{bad:?}");
         }
-        assert_eq!(ServerRing::new::<&str>(&[]).err(), Some(ServerError::NoServers));
+        assert_eq!(
+            ServerRing::new::<&str>(&[]).err(),
+            Some(ServerError::NoServers)
+        );
     }
 
     #[test]
@@ -130,7 +149,8 @@ mod tests {
         let ring = ServerRing::new(&servers).unwrap_or_else(|e| panic!("{e}"));
         let mut counts = [0usize; 3];
         for i in 0..30_000 {
-            counts[ring.server_for(format!("misp-ip:10.0.{}.{}", i / 256, i % 256).as_bytes())] += 1;
+            counts[ring.server_for(format!("misp-ip:10.0.{}.{}", i / 256, i % 256).as_bytes())] +=
+                1;
         }
         assert!(counts.iter().all(|c| *c > 5_000), "{counts:?}");
         // Consistent: adding a fourth server moves only about a quarter of the keys.

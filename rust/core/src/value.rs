@@ -23,7 +23,9 @@ impl Entry {
     /// without `,` or `#` (it may contain a space, as in `named pipe`).
     pub fn new(event_id: &str, misp_type: &str) -> Result<Self, EntryError> {
         let event_id = event_id.trim();
-        if event_id.is_empty() || event_id.len() > 20 || !event_id.bytes().all(|b| b.is_ascii_digit())
+        if event_id.is_empty()
+            || event_id.len() > 20
+            || !event_id.bytes().all(|b| b.is_ascii_digit())
         {
             return Err(EntryError::EventId(event_id.to_owned()));
         }

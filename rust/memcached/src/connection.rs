@@ -1,0 +1,502 @@
+//! One connection to one memcached server: multi-gets and pipelined writes,
+//! every call bounded by a deadline, every reply parsed with hard limits.
+
+use std::io::{self, BufRead, BufReader, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use misp_enrich_core::{excerpt, is_safe_key};
+
+use crate::Error;
+
+/// Values larger than this are refused when read (memcached's own default
+/// limit is 1 MiB); a garbage length can never make us allocate more.
+pub const MAX_VALUE_BYTES: usize = 16 * 1024 * 1024;
+
+/// Reply lines (`VALUE ...`, `STORED`, ...) longer than this are garbage.
+const MAX_LINE_BYTES: usize = 1024;
+
+/// Keys per `get` command; a multi-get sends several commands at once.
+const KEYS_PER_GET: usize = 100;
+
+/// Writes are pipelined in batches of at most this many commands or bytes,
+/// so neither side's socket buffers can fill up and deadlock.
+const OPS_PER_BATCH: usize = 512;
+const BYTES_PER_BATCH: usize = 1024 * 1024;
+
+/// Connect and per-call timeouts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Bound on establishing the TCP connection.
+    pub connect: Duration,
+    /// Bound on one call (a whole multi-get, or one batch of writes).
+    pub io: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_millis(500),
+            io: Duration::from_secs(2),
+        }
+    }
+}
+
+/// A stored item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    /// The value bytes.
+    pub value: Vec<u8>,
+    /// The client flags stored with it.
+    pub flags: u32,
+    /// The CAS unique (0 unless read with `gets`).
+    pub cas: u64,
+}
+
+/// A write command. Values are bytes of any content: the protocol sends their
+/// length first, so they cannot inject commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op<'a> {
+    /// Store unconditionally.
+    Set {
+        /// Key.
+        key: &'a str,
+        /// Value.
+        value: &'a [u8],
+        /// Expiry in seconds (0 = never), as memcached reads it.
+        exptime: u32,
+    },
+    /// Store only if absent.
+    Add {
+        /// Key.
+        key: &'a str,
+        /// Value.
+        value: &'a [u8],
+        /// Expiry in seconds (0 = never).
+        exptime: u32,
+    },
+    /// Store only if unchanged since read with CAS unique `cas`.
+    Cas {
+        /// Key.
+        key: &'a str,
+        /// Value.
+        value: &'a [u8],
+        /// Expiry in seconds (0 = never).
+        exptime: u32,
+        /// CAS unique from [`Connection::get_multi`] with `with_cas`.
+        cas: u64,
+    },
+    /// Remove.
+    Delete {
+        /// Key.
+        key: &'a str,
+    },
+    /// Add to a decimal counter.
+    Incr {
+        /// Key.
+        key: &'a str,
+        /// Amount.
+        by: u64,
+    },
+    /// Subtract from a decimal counter (memcached stops at 0).
+    Decr {
+        /// Key.
+        key: &'a str,
+        /// Amount.
+        by: u64,
+    },
+}
+
+impl Op<'_> {
+    fn key(&self) -> &str {
+        match self {
+            Op::Set { key, .. }
+            | Op::Add { key, .. }
+            | Op::Cas { key, .. }
+            | Op::Delete { key }
+            | Op::Incr { key, .. }
+            | Op::Decr { key, .. } => key,
+        }
+    }
+}
+
+/// The server's answer to one [`Op`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reply {
+    /// `STORED`.
+    Stored,
+    /// `NOT_STORED` (add of a present key, ...).
+    NotStored,
+    /// `EXISTS`: a CAS lost the race.
+    Exists,
+    /// `NOT_FOUND`.
+    NotFound,
+    /// `DELETED`.
+    Deleted,
+    /// The new value of a counter.
+    Number(u64),
+}
+
+/// One connection. Not thread-safe by itself; share through [`crate::Pool`].
+#[derive(Debug)]
+pub struct Connection {
+    addr: String,
+    reader: BufReader<TcpStream>,
+    timeouts: Timeouts,
+    deadline: Instant,
+    out: Vec<u8>,
+}
+
+impl Connection {
+    /// Connects to `addr` (`host:port`) within `timeouts.connect`.
+    pub fn connect(addr: &str, timeouts: Timeouts) -> Result<Self, Error> {
+        let connect_error = |source| Error::Connect {
+            addr: addr.to_owned(),
+            source,
+        };
+        let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
+        let addrs = addr.to_socket_addrs().map_err(connect_error)?;
+        for sock in addrs {
+            match TcpStream::connect_timeout(&sock, timeouts.connect) {
+                Ok(stream) => {
+                    stream.set_nodelay(true).map_err(connect_error)?;
+                    return Ok(Connection {
+                        addr: addr.to_owned(),
+                        reader: BufReader::with_capacity(64 * 1024, stream),
+                        timeouts,
+                        deadline: Instant::now() + timeouts.io,
+                        out: Vec::with_capacity(16 * 1024),
+                    });
+                }
+                Err(e) => last = e,
+            }
+        }
+        Err(connect_error(last))
+    }
+
+    /// The server address this connection was made to.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// Sets the deadline of the next call to `deadline` instead of now plus
+    /// the io timeout (for callers that share one deadline across servers).
+    pub fn set_deadline(&mut self, deadline: Instant) {
+        self.deadline = deadline;
+    }
+
+    /// Reads `keys` in one round trip (several `get`/`gets` commands sent
+    /// together). The result is aligned with `keys`: `None` for a miss.
+    pub fn get_multi<K: AsRef<str>>(
+        &mut self,
+        keys: &[K],
+        with_cas: bool,
+    ) -> Result<Vec<Option<Item>>, Error> {
+        self.begin_call();
+        for key in keys {
+            check_key(key.as_ref())?;
+        }
+        let command: &[u8] = if with_cas { b"gets" } else { b"get" };
+        let mut results: Vec<Option<Item>> = vec![None; keys.len()];
+        for (chunk_no, chunk) in keys.chunks(KEYS_PER_GET * 8).enumerate() {
+            self.out.clear();
+            for group in chunk.chunks(KEYS_PER_GET) {
+                self.out.extend_from_slice(command);
+                for key in group {
+                    self.out.push(b' ');
+                    self.out.extend_from_slice(key.as_ref().as_bytes());
+                }
+                self.out.extend_from_slice(b"\r\n");
+            }
+            self.flush_out()?;
+            let base = chunk_no * KEYS_PER_GET * 8;
+            for (group_no, group) in chunk.chunks(KEYS_PER_GET).enumerate() {
+                let offset = base + group_no * KEYS_PER_GET;
+                self.read_values(group, &mut results[offset..offset + group.len()], with_cas)?;
+            }
+        }
+        Ok(results)
+    }
+
+    /// Reads the `VALUE ... END` answer of one `get` of `keys` into `slots`.
+    fn read_values<K: AsRef<str>>(
+        &mut self,
+        keys: &[K],
+        slots: &mut [Option<Item>],
+        with_cas: bool,
+    ) -> Result<(), Error> {
+        let mut next = 0;
+        loop {
+            let line = self.read_line()?;
+            if line == b"END" {
+                return Ok(());
+            }
+            let header = parse_value_header(&line, with_cas)?;
+            // memcached answers hits in request order, so the key is at or
+            // after `next`; anything else is not an answer to this request.
+            let at = keys[next..]
+                .iter()
+                .position(|k| k.as_ref().as_bytes() == header.key)
+                .ok_or_else(|| Error::protocol("value for a key not asked for", &line))?;
+            let value = self.read_block(header.len)?;
+            slots[next + at] = Some(Item {
+                value,
+                flags: header.flags,
+                cas: header.cas,
+            });
+            next += at + 1;
+        }
+    }
+
+    /// Runs write commands, pipelined in batches; replies are aligned with `ops`.
+    pub fn execute(&mut self, ops: &[Op<'_>]) -> Result<Vec<Reply>, Error> {
+        for op in ops {
+            check_key(op.key())?;
+        }
+        let mut replies = Vec::with_capacity(ops.len());
+        let mut start = 0;
+        while start < ops.len() {
+            self.begin_call();
+            self.out.clear();
+            let mut end = start;
+            while end < ops.len() && end - start < OPS_PER_BATCH && self.out.len() < BYTES_PER_BATCH
+            {
+                encode(&mut self.out, &ops[end]);
+                end += 1;
+            }
+            self.flush_out()?;
+            for op in &ops[start..end] {
+                let line = self.read_line()?;
+                replies.push(parse_reply(op, &line)?);
+            }
+            start = end;
+        }
+        Ok(replies)
+    }
+
+    /// The server's version string (`version` command): a cheap liveness probe.
+    pub fn version(&mut self) -> Result<String, Error> {
+        self.begin_call();
+        self.out.clear();
+        self.out.extend_from_slice(b"version\r\n");
+        self.flush_out()?;
+        let line = self.read_line()?;
+        line.strip_prefix(b"VERSION ")
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .ok_or_else(|| Error::protocol("expected VERSION", &line))
+    }
+
+    /// The server's general statistics (`stats` command) as name/value pairs.
+    pub fn stats(&mut self) -> Result<Vec<(String, String)>, Error> {
+        self.begin_call();
+        self.out.clear();
+        self.out.extend_from_slice(b"stats\r\n");
+        self.flush_out()?;
+        let mut stats = Vec::new();
+        loop {
+            let line = self.read_line()?;
+            if line == b"END" {
+                return Ok(stats);
+            }
+            let text = String::from_utf8_lossy(&line);
+            let mut parts = text.splitn(3, ' ');
+            match (parts.next(), parts.next(), parts.next()) {
+                (Some("STAT"), Some(name), Some(value)) => {
+                    stats.push((name.to_owned(), value.to_owned()));
+                }
+                _ => return Err(Error::protocol("expected STAT", &line)),
+            }
+            if stats.len() > 10_000 {
+                return Err(Error::Protocol("endless stats".into()));
+            }
+        }
+    }
+
+    fn begin_call(&mut self) {
+        self.deadline = Instant::now() + self.timeouts.io;
+    }
+
+    /// Time left before the deadline, or a timeout error.
+    fn remaining(&self) -> Result<Duration, Error> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            Err(Error::Timeout)
+        } else {
+            Ok(left)
+        }
+    }
+
+    fn flush_out(&mut self) -> Result<(), Error> {
+        let left = self.remaining()?;
+        let stream = self.reader.get_mut();
+        stream.set_write_timeout(Some(left)).map_err(Error::Io)?;
+        stream.write_all(&self.out).map_err(Error::from_io)
+    }
+
+    /// Fills the read buffer, bounded by the deadline.
+    fn fill(&mut self) -> Result<&[u8], Error> {
+        let left = self.remaining()?;
+        self.reader
+            .get_ref()
+            .set_read_timeout(Some(left))
+            .map_err(Error::Io)?;
+        match self.reader.fill_buf() {
+            Ok([]) => Err(Error::Io(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "memcached closed the connection",
+            ))),
+            Ok(buf) => Ok(buf),
+            Err(e) => Err(Error::from_io(e)),
+        }
+    }
+
+    /// One `\r\n`-terminated line, without the terminator.
+    fn read_line(&mut self) -> Result<Vec<u8>, Error> {
+        let mut line = Vec::new();
+        loop {
+            let buf = self.fill()?;
+            if let Some(pos) = buf.iter().position(|b| *b == b'\n') {
+                line.extend_from_slice(&buf[..pos]);
+                self.reader.consume(pos + 1);
+                break;
+            }
+            let n = buf.len();
+            line.extend_from_slice(buf);
+            self.reader.consume(n);
+            if line.len() > MAX_LINE_BYTES {
+                return Err(Error::protocol("reply line too long", &line));
+            }
+        }
+        if line.pop() != Some(b'\r') || line.len() > MAX_LINE_BYTES {
+            return Err(Error::protocol("malformed reply line", &line));
+        }
+        if line.starts_with(b"SERVER_ERROR")
+            || line.starts_with(b"CLIENT_ERROR")
+            || line == b"ERROR"
+        {
+            return Err(Error::Server(excerpt(&String::from_utf8_lossy(&line))));
+        }
+        Ok(line)
+    }
+
+    /// A data block of `len` bytes followed by `\r\n`.
+    fn read_block(&mut self, len: usize) -> Result<Vec<u8>, Error> {
+        let mut value = Vec::with_capacity(len.min(64 * 1024));
+        while value.len() < len + 2 {
+            let buf = self.fill()?;
+            let take = buf.len().min(len + 2 - value.len());
+            value.extend_from_slice(&buf[..take]);
+            self.reader.consume(take);
+        }
+        if value.split_off(len) != b"\r\n" {
+            return Err(Error::Protocol("data block not ended by CRLF".into()));
+        }
+        Ok(value)
+    }
+}
+
+fn check_key(key: &str) -> Result<(), Error> {
+    if is_safe_key(key) {
+        Ok(())
+    } else {
+        Err(Error::UnsafeKey(excerpt(key)))
+    }
+}
+
+struct ValueHeader<'l> {
+    key: &'l [u8],
+    flags: u32,
+    len: usize,
+    cas: u64,
+}
+
+/// `VALUE <key> <flags> <bytes> [<cas>]`.
+fn parse_value_header(line: &[u8], with_cas: bool) -> Result<ValueHeader<'_>, Error> {
+    let bad = || Error::protocol("expected VALUE or END", line);
+    let mut parts = line.split(|b| *b == b' ');
+    if parts.next() != Some(b"VALUE") {
+        return Err(bad());
+    }
+    let key = parts.next().ok_or_else(bad)?;
+    let flags = number(parts.next()).ok_or_else(bad)?;
+    let len = number(parts.next()).ok_or_else(bad)?;
+    let cas = match parts.next() {
+        Some(c) => number(Some(c)).ok_or_else(bad)?,
+        None if with_cas => return Err(bad()),
+        None => 0,
+    };
+    if parts.next().is_some() {
+        return Err(bad());
+    }
+    let flags = u32::try_from(flags).map_err(|_| bad())?;
+    let len = usize::try_from(len)
+        .ok()
+        .filter(|l| *l <= MAX_VALUE_BYTES)
+        .ok_or_else(|| Error::protocol("value larger than the client accepts", line))?;
+    Ok(ValueHeader {
+        key,
+        flags,
+        len,
+        cas,
+    })
+}
+
+fn number(part: Option<&[u8]>) -> Option<u64> {
+    let part = part?;
+    if part.is_empty() || part.len() > 20 || !part.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(part).ok()?.parse().ok()
+}
+
+fn encode(out: &mut Vec<u8>, op: &Op<'_>) {
+    let storage =
+        |out: &mut Vec<u8>, verb: &str, key: &str, value: &[u8], exptime: u32, cas: Option<u64>| {
+            out.extend_from_slice(verb.as_bytes());
+            out.push(b' ');
+            out.extend_from_slice(key.as_bytes());
+            let tail = match cas {
+                Some(c) => format!(" 0 {exptime} {} {c}\r\n", value.len()),
+                None => format!(" 0 {exptime} {}\r\n", value.len()),
+            };
+            out.extend_from_slice(tail.as_bytes());
+            out.extend_from_slice(value);
+            out.extend_from_slice(b"\r\n");
+        };
+    match *op {
+        Op::Set {
+            key,
+            value,
+            exptime,
+        } => storage(out, "set", key, value, exptime, None),
+        Op::Add {
+            key,
+            value,
+            exptime,
+        } => storage(out, "add", key, value, exptime, None),
+        Op::Cas {
+            key,
+            value,
+            exptime,
+            cas,
+        } => storage(out, "cas", key, value, exptime, Some(cas)),
+        Op::Delete { key } => out.extend_from_slice(format!("delete {key}\r\n").as_bytes()),
+        Op::Incr { key, by } => out.extend_from_slice(format!("incr {key} {by}\r\n").as_bytes()),
+        Op::Decr { key, by } => out.extend_from_slice(format!("decr {key} {by}\r\n").as_bytes()),
+    }
+}
+
+fn parse_reply(op: &Op<'_>, line: &[u8]) -> Result<Reply, Error> {
+    let reply = match line {
+        b"STORED" => Reply::Stored,
+        b"NOT_STORED" => Reply::NotStored,
+        b"EXISTS" => Reply::Exists,
+        b"NOT_FOUND" => Reply::NotFound,
+        b"DELETED" => Reply::Deleted,
+        digits if matches!(op, Op::Incr { .. } | Op::Decr { .. }) => Reply::Number(
+            number(Some(digits)).ok_or_else(|| Error::protocol("expected a number", line))?,
+        ),
+        _ => return Err(Error::protocol("unexpected reply", line)),
+    };
+    Ok(reply)
+}
