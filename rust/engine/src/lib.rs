@@ -1,0 +1,1 @@
+//! The lookup engine (work in progress).
