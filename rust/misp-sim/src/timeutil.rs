@@ -162,6 +162,9 @@ mod tests {
         assert_eq!(resolve(&json!("2024-01-01 01:00:00"), now), 1_704_070_800);
         assert_eq!(resolve(&json!("1w"), now), now + 1);
         assert_eq!(resolve(&json!("[14d, 7d]"), now), now + 1);
-        assert_eq!(window(&json!(["7d", "14d"]), now), (now - 14 * 86_400, Some(now - 7 * 86_400)));
+        assert_eq!(
+            window(&json!(["7d", "14d"]), now),
+            (now - 14 * 86_400, Some(now - 7 * 86_400))
+        );
     }
 }

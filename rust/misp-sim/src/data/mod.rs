@@ -5,6 +5,7 @@
 
 pub mod fixture;
 pub mod gen;
+pub mod mutate;
 
 use std::collections::HashMap;
 
@@ -176,9 +177,22 @@ pub fn is_composite_type(t: &str) -> bool {
 /// MISP's default category for the types this emulator knows; `Other` else.
 pub fn default_category(t: &str) -> &'static str {
     match t {
-        "ip-src" | "ip-dst" | "ip-src|port" | "ip-dst|port" | "domain" | "hostname"
-        | "domain|ip" | "hostname|port" | "url" | "uri" | "user-agent" | "email-dst"
-        | "ja3-fingerprint-md5" | "jarm-fingerprint" | "AS" | "snort" => "Network activity",
+        "ip-src"
+        | "ip-dst"
+        | "ip-src|port"
+        | "ip-dst|port"
+        | "domain"
+        | "hostname"
+        | "domain|ip"
+        | "hostname|port"
+        | "url"
+        | "uri"
+        | "user-agent"
+        | "email-dst"
+        | "ja3-fingerprint-md5"
+        | "jarm-fingerprint"
+        | "AS"
+        | "snort" => "Network activity",
         "mutex" | "named pipe" => "Artifacts dropped",
         "regkey" | "regkey|value" => "Persistence mechanism",
         "yara" | "sigma" | "pattern-in-file" => "Payload installation",
@@ -239,7 +253,10 @@ impl Store {
         self.orgs.push(Org {
             id,
             name: name.map_or_else(|| format!("ORG{id}").into(), Into::into),
-            uuid: uuid.map_or_else(|| gen::uuid_from(0x6f72_6700 ^ u64::from(id)).into(), Into::into),
+            uuid: uuid.map_or_else(
+                || gen::uuid_from(0x6f72_6700 ^ u64::from(id)).into(),
+                Into::into,
+            ),
         });
         u32::try_from(self.orgs.len() - 1).unwrap_or(0)
     }
