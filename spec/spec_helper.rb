@@ -5,6 +5,7 @@
 $LOAD_PATH.unshift(File.expand_path("../logstash-filter-misp/lib", __dir__))
 $LOAD_PATH.unshift(File.expand_path("support", __dir__))
 
+require "logstash_stand_in"
 require "logstash/filters/misp_enrich/native"
 
 RSpec.configure do |config|
