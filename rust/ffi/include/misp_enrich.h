@@ -32,6 +32,10 @@ enum MispEnrichStatus
   MISP_ENRICH_STATUS_BUFFER_TOO_SMALL = 7006,
   // The key prefix is invalid.
   MISP_ENRICH_STATUS_INVALID_PREFIX = 7007,
+  // The engine configuration is not valid JSON or not a valid configuration.
+  MISP_ENRICH_STATUS_INVALID_CONFIG = 7008,
+  // The batch buffer does not follow the wire format (docs/engine.md).
+  MISP_ENRICH_STATUS_MALFORMED_BATCH = 7009,
   // A panic was caught at the boundary (a bug; please report it).
   MISP_ENRICH_STATUS_PANIC = 7999,
 };
@@ -43,9 +47,108 @@ typedef uint32_t MispEnrichStatus;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+// An engine. Opaque: made by [`misp_enrich_engine_new`], used through a
+// pointer by any number of threads at once, freed by [`misp_enrich_engine_free`].
+typedef struct MispEnrichEngine MispEnrichEngine;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+// The namespace names the batch format's namespace ids stand for: one per
+// line, the line number (from 0) being the id, e.g. `md5\nsha1\n...\nhashes`
+// (`hashes` is Sysmon's `Hashes` string, split into its hashes).
+//
+// Ownership: the string is static and NUL-terminated; never free it.
+const char *misp_enrich_namespaces(void);
+
+// Creates an engine from a JSON configuration (see docs/engine.md; unknown
+// fields are errors). Makes no connection to the lookup servers yet, except
+// one bounded attempt to read the IP range index; never fails because
+// memcached is down.
+//
+// - `config`, `config_len`: UTF-8 JSON bytes (not NUL-terminated).
+// - `engine_out`: receives the engine on success (left untouched otherwise).
+// - `err`, `err_cap`, `err_len`: a buffer the caller owns for the error
+//   message (may be NULL with `err_cap` 0); `err_len` (may be NULL)
+//   receives the message length written, 0 on success.
+//
+// Returns `Ok`, or `InvalidConfig`/`NotUtf8`/`InvalidArgument` with a message.
+//
+// Ownership: the caller owns the engine and must free it once with
+// [`misp_enrich_engine_free`], after every other call on it has returned.
+//
+// # Safety
+// `config` must point to `config_len` readable bytes, `engine_out` to a
+// writable pointer, `err` to `err_cap` writable bytes (or be NULL) and
+// `err_len` to a writable `usize` (or be NULL), for the duration of the call.
+MispEnrichStatus misp_enrich_engine_new(const uint8_t *config,
+                                        size_t config_len,
+                                        struct MispEnrichEngine **engine_out,
+                                        uint8_t *err,
+                                        size_t err_cap,
+                                        size_t *err_len);
+
+// Looks up one batch. Safe to call from many threads at once on one engine.
+//
+// - `batch`, `batch_len`: the batch buffer (format `MEL1`, docs/engine.md).
+// - `result_out`, `result_len`: receive the result buffer (format `MER1`)
+//   and its length on success (left untouched otherwise).
+// - `err`, `err_cap`, `err_len`: as for [`misp_enrich_engine_new`].
+//
+// Returns `Ok`; `MalformedBatch` with a message when the buffer breaks the
+// format (values that cannot be indicators are not errors: they are skipped
+// and counted); `InvalidArgument` for NULL pointers. Never blocks longer
+// than the configured batch timeout; slots whose values could not be looked
+// up are flagged in the result.
+//
+// Ownership: the caller owns the result buffer and must release it once
+// with [`misp_enrich_buffer_free`]`(result, result_len)`.
+//
+// # Safety
+// `engine` must come from [`misp_enrich_engine_new`] and not be freed;
+// `batch` must point to `batch_len` readable bytes; `result_out` and
+// `result_len` must be writable; `err`/`err_len` as for
+// [`misp_enrich_engine_new`]; all for the duration of the call.
+MispEnrichStatus misp_enrich_engine_lookup(const struct MispEnrichEngine *engine,
+                                           const uint8_t *batch,
+                                           size_t batch_len,
+                                           uint8_t **result_out,
+                                           size_t *result_len,
+                                           uint8_t *err,
+                                           size_t err_cap,
+                                           size_t *err_len);
+
+// The engine's counters and states as a JSON object (lookups, cache,
+// memcached round trips, matches, errors, latency histogram, range index,
+// breaker state per server; see docs/engine.md).
+//
+// Ownership: on `Ok` the caller owns `*json_out` (`*json_len` bytes of
+// UTF-8, not NUL-terminated) and must release it once with
+// [`misp_enrich_buffer_free`].
+//
+// # Safety
+// `engine` must come from [`misp_enrich_engine_new`] and not be freed;
+// `json_out` and `json_len` must be writable for the duration of the call.
+MispEnrichStatus misp_enrich_engine_stats(const struct MispEnrichEngine *engine,
+                                          uint8_t **json_out,
+                                          size_t *json_len);
+
+// Releases a buffer returned by [`misp_enrich_engine_lookup`] or
+// [`misp_enrich_engine_stats`]. NULL is ignored.
+//
+// # Safety
+// `buffer` must be NULL or a buffer from this library, with the length it
+// was returned with, not released before.
+void misp_enrich_buffer_free(uint8_t *buffer, size_t len);
+
+// Frees an engine (stops its range refresher, closes its connections).
+// NULL is ignored.
+//
+// # Safety
+// `engine` must be NULL or come from [`misp_enrich_engine_new`], not be
+// freed before, and no other call may be using it.
+void misp_enrich_engine_free(struct MispEnrichEngine *engine);
 
 // The library's version, e.g. `0.1.0`, as a NUL-terminated static string.
 //

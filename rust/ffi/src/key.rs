@@ -55,7 +55,13 @@ pub unsafe extern "C" fn misp_enrich_key(
             Err(status) => return status,
         };
         // SAFETY: the caller guarantees each input pointer for its length.
-        let inputs = unsafe { (text(prefix, prefix_len), text(ns, ns_len), text(value, value_len)) };
+        let inputs = unsafe {
+            (
+                text(prefix, prefix_len),
+                text(ns, ns_len),
+                text(value, value_len),
+            )
+        };
         let (prefix, ns, value) = match inputs {
             (Ok(p), Ok(n), Ok(v)) => (p, n, v),
             (Err(s), _, _) | (_, Err(s), _) | (_, _, Err(s)) => {
@@ -74,8 +80,12 @@ pub unsafe extern "C" fn misp_enrich_key(
             Err(e) => return out.error(&e.to_string(), MispEnrichStatus::UnknownNamespace),
         };
         match normalize(ns, value) {
-            Ok(Normalized::Exact(v)) => out.write(keyspace.key(ns, &v).as_bytes(), MispEnrichStatus::Ok),
-            Ok(Normalized::Range(net)) => out.write(net.to_string().as_bytes(), MispEnrichStatus::Range),
+            Ok(Normalized::Exact(v)) => {
+                out.write(keyspace.key(ns, &v).as_bytes(), MispEnrichStatus::Ok)
+            }
+            Ok(Normalized::Range(net)) => {
+                out.write(net.to_string().as_bytes(), MispEnrichStatus::Range)
+            }
             Err(e) => out.error(&e.to_string(), MispEnrichStatus::InvalidValue),
         }
     })

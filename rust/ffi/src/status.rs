@@ -23,6 +23,10 @@ pub enum MispEnrichStatus {
     BufferTooSmall = 7006,
     /// The key prefix is invalid.
     InvalidPrefix = 7007,
+    /// The engine configuration is not valid JSON or not a valid configuration.
+    InvalidConfig = 7008,
+    /// The batch buffer does not follow the wire format (docs/engine.md).
+    MalformedBatch = 7009,
     /// A panic was caught at the boundary (a bug; please report it).
     Panic = 7999,
 }
@@ -49,6 +53,53 @@ pub(crate) unsafe fn text<'a>(ptr: *const u8, len: usize) -> Result<&'a str, Mis
     std::str::from_utf8(bytes).map_err(|_| MispEnrichStatus::NotUtf8)
 }
 
+/// A caller-supplied buffer for an error message; NULL (with capacity 0)
+/// means the caller does not want the message.
+pub(crate) struct ErrBuf {
+    ptr: *mut u8,
+    cap: usize,
+    len_out: *mut usize,
+}
+
+impl ErrBuf {
+    /// # Safety
+    /// `ptr` must be NULL or point to `cap` writable bytes, and `len_out`
+    /// must be NULL or point to a writable `usize`, both for the lifetime of
+    /// the value.
+    pub(crate) unsafe fn new(ptr: *mut u8, cap: usize, len_out: *mut usize) -> Self {
+        let cap = if ptr.is_null() { 0 } else { cap };
+        ErrBuf { ptr, cap, len_out }
+    }
+
+    /// Writes as much of `message` as fits (cut on a character boundary),
+    /// reports the bytes written, and returns `status`.
+    pub(crate) fn fail(&mut self, message: &str, status: MispEnrichStatus) -> MispEnrichStatus {
+        let mut end = message.len().min(self.cap);
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        if end > 0 {
+            // SAFETY: `ptr` is non-NULL with `cap >= end` writable bytes
+            // (checked in `new` and above); a Rust string never overlaps it.
+            unsafe { std::ptr::copy_nonoverlapping(message.as_ptr(), self.ptr, end) };
+        }
+        self.report(end);
+        status
+    }
+
+    /// Reports that no message was written.
+    pub(crate) fn clear(&mut self) {
+        self.report(0);
+    }
+
+    fn report(&mut self, len: usize) {
+        if !self.len_out.is_null() {
+            // SAFETY: non-NULL, and the caller guarantees it is writable.
+            unsafe { self.len_out.write(len) };
+        }
+    }
+}
+
 /// A caller-supplied output buffer and the place to report the length used.
 pub(crate) struct OutBuf {
     ptr: *mut u8,
@@ -61,7 +112,11 @@ impl OutBuf {
     /// `ptr` must point to `cap` writable bytes (or be NULL with `cap` 0) and
     /// `len_out` must be NULL or point to a writable `usize`, both valid for
     /// the lifetime of the value.
-    pub(crate) unsafe fn new(ptr: *mut u8, cap: usize, len_out: *mut usize) -> Result<Self, MispEnrichStatus> {
+    pub(crate) unsafe fn new(
+        ptr: *mut u8,
+        cap: usize,
+        len_out: *mut usize,
+    ) -> Result<Self, MispEnrichStatus> {
         if (ptr.is_null() && cap > 0) || len_out.is_null() {
             return Err(MispEnrichStatus::InvalidArgument);
         }
