@@ -3,72 +3,19 @@
 # kills itself: real lookups (hit, miss, Sysmon hashes, event metadata),
 # failure slots while the server is down, stats, and the handle's lifecycle.
 require_relative "../spec_helper"
-require "socket"
+require "memcached_server"
 require "json"
 
-module EngineSpecHelpers
-  def self.free_port
-    server = TCPServer.new("127.0.0.1", 0)
-    port = server.addr[1]
-    server.close
-    port
-  end
-
-  # A memcached process on a free port (-u root: memcached refuses to run as
-  # root without it).
-  class Memcached
-    attr_reader :port
-
-    def initialize
-      @port = EngineSpecHelpers.free_port
-      start
-    end
-
-    def start
-      @pid = Process.spawn("memcached", "-l", "127.0.0.1", "-p", @port.to_s, "-U", "0", "-u", "root",
-                           out: File::NULL, err: File::NULL)
-      deadline = Time.now + 10
-      begin
-        TCPSocket.new("127.0.0.1", @port).close
-      rescue SystemCallError
-        raise "memcached did not start on #{@port}" if Time.now > deadline
-        sleep 0.02
-        retry
-      end
-    end
-
-    def stop
-      return unless @pid
-      Process.kill("KILL", @pid)
-      Process.wait(@pid)
-      @pid = nil
-    end
-
-    def addr
-      "127.0.0.1:#{@port}"
-    end
-
-    # Stores raw bytes under key, as misp-load (or the seed's loader) does: flags 0.
-    def set(key, value)
-      s = TCPSocket.new("127.0.0.1", @port)
-      s.write("set #{key} 0 0 #{value.bytesize}\r\n#{value}\r\n")
-      reply = s.gets
-      s.close
-      raise "memcached said #{reply}" unless reply == "STORED\r\n"
-    end
-  end
-end
-
-RSpec.describe LogStash::Filters::MispEnrich::Native::Engine do
-  let(:native) { LogStash::Filters::MispEnrich::Native }
+RSpec.describe MispEnrich::Native::Engine do
+  let(:native) { MispEnrich::Native }
   let(:sha256) { "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" }
 
-  before(:all) { @memcached = EngineSpecHelpers::Memcached.new }
+  before(:all) { @memcached = SpecSupport::MemcachedServer.new }
   after(:all) { @memcached.stop }
 
   # Writes an indicator under the key the library computes (the shared key rule).
   def put(ns, value, entries)
-    status, key = LogStash::Filters::MispEnrich::Native.key(ns, value)
+    status, key = MispEnrich::Native.key(ns, value)
     raise "no key for #{value}: #{key}" unless status == :ok
     @memcached.set(key, entries)
   end

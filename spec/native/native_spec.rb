@@ -4,7 +4,7 @@
 require_relative "../spec_helper"
 require "digest"
 
-RSpec.describe LogStash::Filters::MispEnrich::Native do
+RSpec.describe MispEnrich::Native do
   let(:native) { described_class }
 
   it "loads the bundled library by absolute path" do

@@ -1,0 +1,237 @@
+# encoding: utf-8
+# The misp_enrich filter: one stanza that looks every configured field of
+# every event of a Logstash batch up in memcached, where misp-load keeps MISP's
+# IDS indicators, and writes what matched onto the event. The work is done by
+# the native library (rust/engine through rust/ffi), in one call per batch;
+# this file collects the values, makes that call and writes the results.
+require "logstash/filters/base"
+require "logstash/namespace"
+require "json"
+require "logstash/filters/misp_enrich/native"
+require "logstash/filters/misp_enrich/field_map"
+require "logstash/filters/misp_enrich/writer"
+
+class LogStash::Filters::MispEnrich < LogStash::Filters::Base
+  Native = ::MispEnrich::Native
+  FieldMap = ::MispEnrich::FieldMap
+  Writer = ::MispEnrich::Writer
+
+  config_name "misp_enrich"
+
+  # memcached servers, `host:port` (port 11211 when omitted). With several,
+  # keys are spread by the consistent-hashing rule misp-load uses: list the
+  # same `host:port` strings in both.
+  config :memcached, :validate => :array, :default => ["127.0.0.1:11211"]
+
+  # Key prefix: keys are `<prefix>-<namespace>:<value>` (the seed's `misp`).
+  config :prefix, :validate => :string, :default => "misp"
+
+  # The fields to look up: a list of field references whose namespace is
+  # inferred from their ECS name (`[destination][ip]` → ip, `[hash][sha256]`
+  # → sha256, ...), or a hash of field reference => namespace.
+  config :fields, :required => true
+
+  # Where results go: `[<target>][event_id]`, `[<target>][type]`, ...
+  config :target, :validate => :string, :default => "misp"
+
+  # Base URL of the MISP web interface; when set, each match gets a link
+  # `<misp_url>/events/view/<event id>` in `[<target>][url]`.
+  config :misp_url, :validate => :string
+
+  # `suffix`: a domain also matches indicators on its parent domains (label
+  # boundaries, never a public suffix); `exact`: only the name itself.
+  config :domain_match, :validate => ["suffix", "exact"], :default => "suffix"
+
+  # Most lookups answered from the in-process cache (found and not found).
+  config :cache_size, :validate => :number, :default => 100_000
+
+  # Seconds a found indicator is answered from the cache.
+  config :cache_ttl, :validate => :number, :default => 300
+
+  # Seconds a "not an indicator" answer is kept: a new indicator is found at
+  # most this long after misp-load wrote it.
+  config :negative_cache_ttl, :validate => :number, :default => 60
+
+  # Bound, in milliseconds, on the memcached work of one batch. Events whose
+  # values could not be looked up in time pass on, tagged with `tag_on_failure`.
+  config :timeout_ms, :validate => :number, :default => 500
+
+  # Seconds between reloads of the CIDR range index misp-load writes.
+  config :range_refresh_interval, :validate => :number, :default => 300
+
+  # Tags added to events that matched.
+  config :tag_on_match, :validate => :array, :default => []
+
+  # Tags added to events whose lookup failed (memcached down or slow).
+  config :tag_on_failure, :validate => :array, :default => ["_misp_enrich_failure"]
+
+  # Elements looked up per field of one event; the rest of a longer array is skipped.
+  MAX_ELEMENTS = 1_000
+  # Seconds between copies of the engine's counters into the plugin's gauges.
+  GAUGE_INTERVAL = 5
+
+  def register
+    @field_map = FieldMap.new(@fields, Native.namespaces)
+    @field_map.warnings.each { |w| logger.warn("misp_enrich: #{w}") }
+    @fields_list = @field_map.fields
+    validate_numbers
+    misp_url = @misp_url.to_s.strip.chomp("/")
+    if !misp_url.empty? && misp_url !~ %r{\Ahttps?://[^\s/]+}
+      raise LogStash::ConfigurationError, "misp_enrich: `misp_url` must start with http:// or https://, got #{@misp_url.inspect}"
+    end
+    @writer = Writer.new(@target, misp_url.empty? ? nil : misp_url, ecs_compatibility != :disabled)
+    @engine = create_engine
+    @next_gauges = Time.now.to_f
+    logger.info("misp_enrich ready", :native => Native.version, :servers => @memcached,
+                                     :fields => @fields_list.map { |f| "#{f.reference}=#{f.namespace}" })
+  end
+
+  def filter(event)
+    multi_filter([event])
+    nil
+  end
+
+  def multi_filter(events)
+    return events if events.empty?
+    items, origins = collect(events)
+    result = lookup(items)
+    if result
+      apply(events, origins, result)
+    else
+      events.each { |e| tag(e, @tag_on_failure) } unless items.empty?
+    end
+    report_gauges
+    events
+  rescue => e
+    # Nothing may raise into the pipeline: the batch passes on, tagged.
+    logger.error("misp_enrich: batch not enriched", :error => e.message, :class => e.class.name)
+    metric.increment(:failures, events.size)
+    events.each { |ev| tag(ev, @tag_on_failure) rescue nil }
+    events
+  end
+
+  def close
+    @engine.close if @engine
+  end
+
+  private
+
+  def validate_numbers
+    { "cache_size" => [@cache_size, 0], "range_refresh_interval" => [@range_refresh_interval, 0],
+      "cache_ttl" => [@cache_ttl, nil], "negative_cache_ttl" => [@negative_cache_ttl, nil],
+      "timeout_ms" => [@timeout_ms, nil] }.each do |name, (value, zero_ok)|
+      next if value > 0 || (zero_ok && value == 0)
+      raise LogStash::ConfigurationError,
+            "misp_enrich: `#{name}` must be #{zero_ok ? 'zero or more' : 'more than zero'}, got #{value}"
+    end
+  end
+
+  def create_engine
+    timeout = @timeout_ms.to_i
+    Native::Engine.new(
+      "servers" => @memcached, "prefix" => @prefix,
+      "connect_timeout_ms" => [100, [timeout / 2, 1].max].min,
+      "io_timeout_ms" => [timeout / 2, 1].max,
+      "batch_timeout_ms" => timeout,
+      "cache_size" => @cache_size.to_i, "cache_ttl_ms" => (@cache_ttl * 1000).to_i,
+      "negative_ttl_ms" => (@negative_cache_ttl * 1000).to_i,
+      "domain_match" => @domain_match, "range_refresh_ms" => (@range_refresh_interval * 1000).to_i
+    )
+  rescue Native::LoadError => e
+    raise LogStash::ConfigurationError, "misp_enrich: #{e.message}"
+  rescue Native::Error => e
+    raise LogStash::ConfigurationError, "misp_enrich: invalid settings: #{e.message}"
+  end
+
+  # Every value of every configured field of every event, as engine items
+  # [slot, namespace, value]; origins[slot] = [event index, field, value].
+  def collect(events)
+    items = []
+    origins = []
+    events.each_with_index do |event, index|
+      @fields_list.each do |field|
+        value = begin
+          event.get(field.reference)
+        rescue => e
+          logger.debug("misp_enrich: cannot read field", :field => field.reference, :error => e.message)
+          nil
+        end
+        next if value.nil?
+        each_value(value) do |v|
+          origins << [index, field, v]
+          items << [items.size, field.namespace, v]
+        end
+      end
+    end
+    [items, origins]
+  end
+
+  # Strings as they are; numbers as their decimal text (an IP stored as a
+  # number is still looked up); elements of arrays, nested arrays included,
+  # up to MAX_ELEMENTS; hashes, booleans and other types are skipped.
+  def each_value(value)
+    stack = [value]
+    count = 0
+    until stack.empty? || count >= MAX_ELEMENTS
+      v = stack.pop
+      case v
+      when String
+        next if v.empty?
+        count += 1
+        yield v
+      when Integer, Float
+        count += 1
+        yield v.to_s
+      when Array
+        stack.concat(v.reverse) if stack.size < MAX_ELEMENTS
+      end
+    end
+  end
+
+  def lookup(items)
+    return Native::Result.new({}, {}) if items.empty?
+    result = @engine.lookup(items)
+    metric.increment(:lookups, items.size)
+    result
+  rescue Native::Error, Native::ClosedError, ArgumentError => e
+    logger.warn("misp_enrich: lookup failed", :error => e.message)
+    nil
+  end
+
+  def apply(events, origins, result)
+    by_event = Hash.new { |h, k| h[k] = [] }
+    failed = {}
+    result.slots.each do |slot, slot_result|
+      index, field, value = origins[slot]
+      next if index.nil?
+      failed[index] = true if slot_result.failed
+      slot_result.matches.each { |m| by_event[index] << [slot, field, value, m] }
+    end
+    by_event.each do |index, matches|
+      event = events[index]
+      matches.sort_by!(&:first)
+      @writer.write(event, matches, result.events)
+      tag(event, @tag_on_match)
+      filter_matched(event)
+    end
+    failed.each_key { |index| tag(events[index], @tag_on_failure) }
+    metric.increment(:matches, by_event.size) unless by_event.empty?
+    metric.increment(:failures, failed.size) unless failed.empty?
+  end
+
+  def tag(event, tags)
+    tags.each { |t| event.tag(t) }
+  end
+
+  def report_gauges
+    now = Time.now.to_f
+    return if now < @next_gauges
+    @next_gauges = now + GAUGE_INTERVAL
+    stats = @engine.stats
+    %w[lookups cache_hits cache_misses matches errors].each do |name|
+      metric.gauge(name.to_sym, stats[name]) if stats.key?(name)
+    end
+  rescue => e
+    logger.debug("misp_enrich: cannot read engine stats", :error => e.message)
+  end
+end
