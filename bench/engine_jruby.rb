@@ -10,7 +10,7 @@ ENV["MISP_ENRICH_LIB"] = ARGV[0] if ARGV[0]
 require "logstash/filters/misp_enrich/native"
 require "socket"
 
-Native = LogStash::Filters::MispEnrich::Native
+Native = MispEnrich::Native
 
 probe = TCPServer.new("127.0.0.1", 0)
 port = probe.addr[1]

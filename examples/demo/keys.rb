@@ -5,7 +5,7 @@ $LOAD_PATH.unshift(File.expand_path("../../logstash-filter-misp/lib", __dir__))
 require "json"
 require "logstash/filters/misp_enrich/native"
 
-Native = LogStash::Filters::MispEnrich::Native
+Native = MispEnrich::Native
 FIELDS = {
   %w[destination ip] => "ip", %w[source ip] => "ip", %w[dns resolved_ip] => "ip",
   %w[dns question name] => "domain", %w[file hash sha256] => "sha256",
