@@ -312,6 +312,140 @@ impl Connection {
         }
     }
 
+    /// Lists the keys the server holds with `lru_crawler metadump` (memcached
+    /// 1.4.31 or later with the LRU crawler enabled, the default since 1.5.0).
+    /// `each` is called once per key.
+    ///
+    /// The hash table is walked (`metadump hash`) where the server can, so a
+    /// key that other clients read (and so move between LRU segments) while
+    /// the listing runs is still listed; older servers fall back to walking
+    /// the LRUs (`metadump all`), which can miss such keys. Either way keys
+    /// stored or removed during the listing may or may not appear. Keys that
+    /// could not be sent back in a command (not UTF-8, or not
+    /// [`is_safe_key`], e.g. stored through the binary protocol) are counted
+    /// in [`Metadump::unusable`] and not passed on. The deadline bounds the
+    /// wait for each line, not the whole listing (millions of keys take
+    /// seconds). While another client's crawl runs the server answers `BUSY`;
+    /// this waits up to the io timeout for it to end.
+    ///
+    /// Collect the keys before reading them: while the listing waits for this
+    /// client to take its output, the server's crawler may hold locks that a
+    /// `get` of a nearby key on another connection then waits for.
+    pub fn metadump(&mut self, mut each: impl FnMut(DumpedKey)) -> Result<Metadump, Error> {
+        match self.metadump_mode(b"hash", &mut each) {
+            // Nothing was listed yet, so asking the older way repeats nothing.
+            Err(Error::Server(m)) if !m.contains("disabled") => {
+                self.metadump_mode(b"all", &mut each)
+            }
+            other => other,
+        }
+    }
+
+    fn metadump_mode(
+        &mut self,
+        mode: &[u8],
+        each: &mut impl FnMut(DumpedKey),
+    ) -> Result<Metadump, Error> {
+        let started = Instant::now();
+        let mut summary = Metadump::default();
+        'attempt: loop {
+            self.begin_call();
+            self.out.clear();
+            self.out.extend_from_slice(b"lru_crawler metadump ");
+            self.out.extend_from_slice(mode);
+            self.out.extend_from_slice(b"\r\n");
+            self.flush_out()?;
+            loop {
+                self.begin_call();
+                let line = self.read_line_lf()?;
+                if line == b"END" {
+                    return Ok(summary);
+                }
+                if line.starts_with(b"BUSY") && summary.listed == 0 && summary.unusable == 0 {
+                    if started.elapsed() >= self.timeouts.io {
+                        return Err(Error::Server(excerpt(&String::from_utf8_lossy(&line))));
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                    continue 'attempt;
+                }
+                match parse_dump_line(&line) {
+                    Some(Ok(key)) => {
+                        summary.listed += 1;
+                        each(key);
+                    }
+                    Some(Err(())) => summary.unusable += 1,
+                    None => return Err(Error::protocol("expected key= or END", &line)),
+                }
+            }
+        }
+    }
+
+    /// Deletes each key only if its CAS unique is still the one given (read
+    /// with [`Connection::get_multi`] `with_cas`), so a value another client
+    /// changed in the meantime is never lost. Uses the meta command `md` of
+    /// memcached 1.6 or later; older servers answer `ERROR`, which comes back
+    /// as [`Error::Server`] (the connection must then be dropped). Replies are
+    /// aligned with `items`: [`Reply::Deleted`], [`Reply::Exists`] (changed
+    /// since read) or [`Reply::NotFound`].
+    pub fn delete_if_unchanged(&mut self, items: &[(&str, u64)]) -> Result<Vec<Reply>, Error> {
+        for (key, _) in items {
+            check_key(key)?;
+        }
+        let mut replies = Vec::with_capacity(items.len());
+        for batch in items.chunks(OPS_PER_BATCH) {
+            self.begin_call();
+            self.out.clear();
+            for (key, cas) in batch {
+                self.out
+                    .extend_from_slice(format!("md {key} C{cas}\r\n").as_bytes());
+            }
+            self.flush_out()?;
+            for _ in batch {
+                let line = self.read_line()?;
+                replies.push(match line.as_slice() {
+                    b"HD" => Reply::Deleted,
+                    b"NF" => Reply::NotFound,
+                    b"EX" => Reply::Exists,
+                    _ => return Err(Error::protocol("expected HD, NF or EX", &line)),
+                });
+            }
+        }
+        Ok(replies)
+    }
+
+    /// Like `read_line`, for replies whose lines end in a bare `\n` (the
+    /// metadump listing); a `\r` before it is dropped too.
+    fn read_line_lf(&mut self) -> Result<Vec<u8>, Error> {
+        let mut line = Vec::new();
+        loop {
+            let buf = self.fill()?;
+            if let Some(pos) = buf.iter().position(|b| *b == b'\n') {
+                line.extend_from_slice(&buf[..pos]);
+                self.reader.consume(pos + 1);
+                break;
+            }
+            let n = buf.len();
+            line.extend_from_slice(buf);
+            self.reader.consume(n);
+            if line.len() > MAX_LINE_BYTES {
+                return Err(Error::protocol("reply line too long", &line));
+            }
+        }
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        if line.len() > MAX_LINE_BYTES {
+            return Err(Error::protocol("reply line too long", &line));
+        }
+        if line.starts_with(b"SERVER_ERROR")
+            || line.starts_with(b"CLIENT_ERROR")
+            || line.starts_with(b"ERROR")
+        {
+            return Err(Error::Server(excerpt(&String::from_utf8_lossy(&line))));
+        }
+        Ok(line)
+    }
+
     fn begin_call(&mut self) {
         self.deadline = Instant::now() + self.timeouts.io;
     }
@@ -393,6 +527,66 @@ impl Connection {
         }
         Ok(value)
     }
+}
+
+/// One key listed by [`Connection::metadump`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DumpedKey {
+    /// The key, decoded from the listing's URL encoding.
+    pub key: String,
+    /// When it expires (unix seconds), `None` for never.
+    pub expires: Option<u64>,
+}
+
+/// What a [`Connection::metadump`] listed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Metadump {
+    /// Keys passed to the callback.
+    pub listed: u64,
+    /// Keys that cannot be used in a text-protocol command, skipped.
+    pub unusable: u64,
+}
+
+/// `key=<url-encoded> exp=<-1|unix> ...`: `None` if not such a line,
+/// `Some(Err)` if the key is unusable.
+fn parse_dump_line(line: &[u8]) -> Option<Result<DumpedKey, ()>> {
+    let mut fields = line.split(|b| *b == b' ');
+    let encoded = fields.next()?.strip_prefix(b"key=")?;
+    let mut expires = None;
+    for field in fields {
+        if let Some(exp) = field.strip_prefix(b"exp=") {
+            expires = if exp == b"-1" {
+                None
+            } else {
+                Some(number(Some(exp))?)
+            };
+        }
+    }
+    let Some(bytes) = percent_decode(encoded) else {
+        return Some(Err(()));
+    };
+    match String::from_utf8(bytes) {
+        Ok(key) if is_safe_key(&key) => Some(Ok(DumpedKey { key, expires })),
+        _ => Some(Err(())),
+    }
+}
+
+/// Decodes `%XX` escapes; `None` for a broken escape.
+fn percent_decode(text: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        if text[i] == b'%' {
+            let hex = text.get(i + 1..i + 3)?;
+            let hex = std::str::from_utf8(hex).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(text[i]);
+            i += 1;
+        }
+    }
+    Some(out)
 }
 
 fn check_key(key: &str) -> Result<(), Error> {

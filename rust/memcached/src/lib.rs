@@ -14,6 +14,9 @@
 //! - [`Connection`]: one TCP connection (TCP_NODELAY). [`Connection::get_multi`]
 //!   reads many keys in one round trip; [`Connection::execute`] pipelines
 //!   writes (set, add, cas, delete, incr, ...) in batches.
+//!   [`Connection::metadump`] lists the keys a server holds (for misp-load's
+//!   reconcile), [`Connection::delete_if_unchanged`] deletes only what was
+//!   not changed since it was read.
 //! - [`Pool`]: idle connections to one server, shared by threads.
 //! - [`Error`]: what went wrong; [`Error::is_transient`] tells whether the
 //!   server may answer if asked again.
@@ -23,7 +26,7 @@ mod connection;
 mod error;
 mod pool;
 
-pub use connection::{Connection, Item, Op, Reply, Timeouts, MAX_VALUE_BYTES};
+pub use connection::{Connection, DumpedKey, Item, Metadump, Op, Reply, Timeouts, MAX_VALUE_BYTES};
 pub use error::Error;
 pub use pool::Pool;
 
