@@ -84,7 +84,7 @@ pub enum TypeRejection {
 
 /// A key prefix that would make unsafe or ambiguous keys.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("invalid key prefix `{}`: use 1 to 64 characters from A-Z a-z 0-9 _ . - (the seed uses `misp`)", excerpt(.0))]
+#[error("invalid key prefix `{}`: use 1 to 64 characters from A-Z a-z 0-9 _ . (no `-`; the seed uses `misp`)", excerpt(.0))]
 pub struct InvalidPrefix(pub String);
 
 /// An `event_id#type` entry that cannot be written into a value.

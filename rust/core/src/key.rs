@@ -38,12 +38,14 @@ impl Default for Keyspace {
 }
 
 impl Keyspace {
-    /// A keyspace with the given prefix: 1 to 64 bytes of `A-Z a-z 0-9 _ . -`.
+    /// A keyspace with the given prefix: 1 to 64 bytes of `A-Z a-z 0-9 _ .`.
+    /// No `-`: the first `-` of a key ends the prefix, so `misp-x509` +
+    /// `sha1` can never be mistaken for `misp` + `x509-sha1`.
     pub fn new(prefix: &str) -> Result<Self, InvalidPrefix> {
         let ok = (1..=64).contains(&prefix.len())
             && prefix
                 .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-');
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.');
         if ok {
             Ok(Keyspace {
                 prefix: prefix.to_owned(),
@@ -192,7 +194,9 @@ mod tests {
     #[test]
     fn prefixes_are_checked() {
         assert!(Keyspace::new("misp").is_ok());
-        assert!(Keyspace::new("misp-prod_2.x").is_ok());
+        assert!(Keyspace::new("misp_prod2.x").is_ok());
+        // A `-` would make `misp-x509` + `sha1` and `misp` + `x509-sha1` one key.
+        assert!(Keyspace::new("misp-x509").is_err());
         for bad in ["", "a b", "misp\r\n", &"p".repeat(65), "mïsp"] {
             assert!(Keyspace::new(bad).is_err(), "{bad:?}");
         }

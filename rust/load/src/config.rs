@@ -825,7 +825,7 @@ web:
         let text = r#"
 memcached:
   servers: ["mc1:11211", "mc2"]
-  prefix: misp-prod
+  prefix: misp_prod
   timeout: 2.5
 misp:
   url: https://misp.example.org/
@@ -859,7 +859,7 @@ hash:
         let c =
             Config::parse(text, &dir.join("config.yml"), &no_env).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(c.servers, vec!["mc1:11211", "mc2:11211"]);
-        assert_eq!(c.keyspace.prefix(), "misp-prod");
+        assert_eq!(c.keyspace.prefix(), "misp_prod");
         assert_eq!(c.memcached_timeout, Duration::from_millis(2500));
         assert_eq!(c.misp.url, "https://misp.example.org");
         assert_eq!(

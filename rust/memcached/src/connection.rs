@@ -144,6 +144,8 @@ pub struct Connection {
     reader: BufReader<TcpStream>,
     timeouts: Timeouts,
     deadline: Instant,
+    /// A deadline set by [`Connection::set_deadline`] for the next call.
+    next_deadline: Option<Instant>,
     out: Vec<u8>,
 }
 
@@ -165,6 +167,7 @@ impl Connection {
                         reader: BufReader::with_capacity(64 * 1024, stream),
                         timeouts,
                         deadline: Instant::now() + timeouts.io,
+                        next_deadline: None,
                         out: Vec::with_capacity(16 * 1024),
                     });
                 }
@@ -180,9 +183,10 @@ impl Connection {
     }
 
     /// Sets the deadline of the next call to `deadline` instead of now plus
-    /// the io timeout (for callers that share one deadline across servers).
+    /// the io timeout (for callers that share one deadline across servers);
+    /// the earlier of the two applies.
     pub fn set_deadline(&mut self, deadline: Instant) {
-        self.deadline = deadline;
+        self.next_deadline = Some(deadline);
     }
 
     /// Reads `keys` in one round trip (several `get`/`gets` commands sent
@@ -255,7 +259,10 @@ impl Connection {
         }
         let mut replies = Vec::with_capacity(ops.len());
         let mut start = 0;
+        // A deadline from `set_deadline` bounds every batch of this call.
+        let overall = self.next_deadline.take();
         while start < ops.len() {
+            self.next_deadline = overall;
             self.begin_call();
             self.out.clear();
             let mut end = start;
@@ -447,7 +454,8 @@ impl Connection {
     }
 
     fn begin_call(&mut self) {
-        self.deadline = Instant::now() + self.timeouts.io;
+        let io = Instant::now() + self.timeouts.io;
+        self.deadline = self.next_deadline.take().map_or(io, |d| d.min(io));
     }
 
     /// Time left before the deadline, or a timeout error.

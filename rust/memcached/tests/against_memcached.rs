@@ -218,6 +218,20 @@ fn silent_server_times_out_within_the_deadline() {
 }
 
 #[test]
+fn set_deadline_shortens_the_next_call_only() {
+    let addr = fake_server(None);
+    let slow = Timeouts {
+        connect: Duration::from_millis(300),
+        io: Duration::from_secs(5),
+    };
+    let mut c = Connection::connect(&addr, slow).unwrap();
+    c.set_deadline(Instant::now() + Duration::from_millis(200));
+    let t = Instant::now();
+    assert!(matches!(c.get_multi(&["k"], false), Err(Error::Timeout)));
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+}
+
+#[test]
 fn garbage_replies_are_protocol_errors() {
     let cases: Vec<&[u8]> = vec![
         b"HELLO\r\n",
