@@ -24,6 +24,9 @@ pub const MAX_RELATIVE_EXPIRY: u64 = 30 * 24 * 3600;
 /// The environment variable that may hold the MISP API key.
 pub const KEY_ENV: &str = "MISP_KEY";
 
+/// The environment variable that may hold the memcached password.
+pub const MEMCACHED_PASSWORD_ENV: &str = "MEMCACHED_PASSWORD";
+
 /// What is wrong with the configuration. Messages name the file and the key.
 #[derive(Debug, Error)]
 #[non_exhaustive]
@@ -60,6 +63,14 @@ pub enum ConfigError {
         /// The file.
         path: PathBuf,
     },
+    /// The memcached password file cannot be read.
+    #[error("cannot read the memcached password file {} (`memcached.password_file`): {source}", file.display())]
+    PasswordFile {
+        /// The file.
+        file: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The key file cannot be read.
     #[error("cannot read the MISP API key file {} (`misp.token_file`): {source}", file.display())]
     KeyFile {
@@ -95,6 +106,9 @@ struct RawMemcached {
     servers: Option<Vec<String>>,
     prefix: Option<String>,
     timeout: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    password_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -151,6 +165,8 @@ pub struct Config {
     pub keyspace: Keyspace,
     /// Bound on one memcached call.
     pub memcached_timeout: Duration,
+    /// memcached ASCII authentication (`memcached -Y`), if configured.
+    pub memcached_auth: Option<MemcachedAuth>,
     /// How to reach MISP.
     pub misp: MispConfig,
     /// restSearch's `event_timestamp` on the first run.
@@ -163,6 +179,45 @@ pub struct Config {
     pub categories: Vec<CategoryConfig>,
     /// `--full` refuses to delete more than this share of the keys.
     pub max_removal_share: f64,
+    /// Files that hold a secret, and which: this file when it has a
+    /// `token` or a memcached `password`, the `token_file` and the
+    /// `password_file` (see [`Config::exposed_key_files`]).
+    pub key_files: Vec<SecretFile>,
+}
+
+/// A file that holds a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretFile {
+    /// The file.
+    pub path: PathBuf,
+    /// What it holds, e.g. `the MISP API key`.
+    pub holds: String,
+    /// The environment variables that could hold it instead.
+    pub env: String,
+}
+
+fn add_secret_file(files: &mut Vec<SecretFile>, path: &Path, holds: &str, env: &str) {
+    match files.iter_mut().find(|f| f.path == path) {
+        Some(f) => {
+            f.holds = format!("{} and {holds}", f.holds);
+            f.env = format!("{} and {env}", f.env);
+        }
+        None => files.push(SecretFile {
+            path: path.to_owned(),
+            holds: holds.to_owned(),
+            env: env.to_owned(),
+        }),
+    }
+}
+
+/// A memcached user and password, sent as the first command of every
+/// connection (memcached's ASCII protocol authentication).
+#[derive(Debug, Clone)]
+pub struct MemcachedAuth {
+    /// The user name.
+    pub username: String,
+    /// The password.
+    pub password: Secret,
 }
 
 /// MISP connection settings.
@@ -235,11 +290,13 @@ impl Config {
         Config::parse_inner(text, path, env).map_err(|e| {
             // Messages quote values; none may quote the key, wherever it was put.
             let scrub = |m: String| {
-                let m = redact_config_text(text, &m);
-                match env(KEY_ENV) {
-                    Some(k) if k.trim().len() >= 4 => Secret::new(&k).redact(&m),
-                    _ => m,
+                let mut m = redact_config_text(text, &m);
+                for var in [KEY_ENV, MEMCACHED_PASSWORD_ENV] {
+                    if let Some(k) = env(var).filter(|k| k.trim().len() >= 4) {
+                        m = Secret::new(&k).redact(&m);
+                    }
                 }
+                m
             };
             match e {
                 ConfigError::Syntax { path, message } => ConfigError::Syntax {
@@ -315,6 +372,70 @@ impl Config {
                 .ok_or_else(|| invalid("memcached.timeout", duration_help(t)))?,
             None => Duration::from_secs(5),
         };
+        let mut key_files = Vec::new();
+        let password = match (env(MEMCACHED_PASSWORD_ENV), &mc.password_file, &mc.password) {
+            (Some(p), _, _) if !p.trim().is_empty() => Some(Secret::new(&p)),
+            (_, Some(_), Some(_)) => {
+                return Err(invalid(
+                    "memcached.password_file",
+                    "give either `password` or `password_file`, not both".into(),
+                ))
+            }
+            (_, Some(file), None) => {
+                let file = base.join(file);
+                let text =
+                    std::fs::read_to_string(&file).map_err(|source| ConfigError::PasswordFile {
+                        file: file.clone(),
+                        source,
+                    })?;
+                add_secret_file(
+                    &mut key_files,
+                    &file,
+                    "the memcached password",
+                    MEMCACHED_PASSWORD_ENV,
+                );
+                Some(Secret::new(&text))
+            }
+            (_, None, Some(p)) => Some(Secret::new(p)),
+            (_, None, None) => None,
+        };
+        if mc.password.as_deref().is_some_and(|p| !p.trim().is_empty()) {
+            add_secret_file(
+                &mut key_files,
+                path,
+                "the memcached password",
+                MEMCACHED_PASSWORD_ENV,
+            );
+        }
+        let username = mc.username.as_deref().map(str::trim).unwrap_or_default();
+        let memcached_auth = match (username.is_empty(), password) {
+            (true, None) => None,
+            (false, Some(password)) => {
+                let plain = |s: &str| !s.is_empty() && !s.chars().any(|c| c.is_whitespace() || c.is_control());
+                if !plain(username) || !plain(password.expose()) {
+                    return Err(invalid(
+                        "memcached.username",
+                        "the memcached user name and password must not contain spaces or control characters".into(),
+                    ));
+                }
+                Some(MemcachedAuth {
+                    username: username.to_owned(),
+                    password,
+                })
+            }
+            (true, Some(_)) => {
+                return Err(invalid(
+                    "memcached.username",
+                    "missing: a memcached password is set, but no user name".into(),
+                ))
+            }
+            (false, None) => {
+                return Err(invalid(
+                    "memcached.password",
+                    format!("missing: `memcached.username` is set; give `password`, `password_file` or the {MEMCACHED_PASSWORD_ENV} environment variable"),
+                ))
+            }
+        };
 
         // misp
         let m = raw.misp.unwrap_or_default();
@@ -338,6 +459,17 @@ impl Config {
             ));
         }
         let url = url.trim_end_matches('/').to_owned();
+        if m.token.as_deref().is_some_and(|t| !t.trim().is_empty()) {
+            add_secret_file(&mut key_files, path, "the MISP API key", KEY_ENV);
+        }
+        if let Some(file) = &m.token_file {
+            add_secret_file(
+                &mut key_files,
+                &base.join(file),
+                "the MISP API key",
+                KEY_ENV,
+            );
+        }
         let key = match (env(KEY_ENV), &m.token_file, &m.token) {
             (Some(k), _, _) if !k.trim().is_empty() => Secret::new(&k),
             (_, Some(_), Some(_)) => {
@@ -543,13 +675,26 @@ impl Config {
             servers,
             keyspace,
             memcached_timeout,
+            memcached_auth,
             misp,
             initial_event_timestamp,
             refresh_event_timestamp,
             filters,
             categories,
             max_removal_share,
+            key_files,
         })
+    }
+
+    /// The files holding a secret that users other than the owner may read
+    /// (group or other read bit), with their mode. Anyone who can read the
+    /// MISP key can read MISP with its user's rights; anyone with the
+    /// memcached password can rewrite or flush the indicators.
+    pub fn exposed_key_files(&self) -> Vec<(&SecretFile, u32)> {
+        self.key_files
+            .iter()
+            .filter_map(|f| readable_by_others(&f.path).map(|mode| (f, mode)))
+            .collect()
     }
 
     /// The settings of `category`.
@@ -569,6 +714,19 @@ impl Config {
             .flat_map(|c| c.types.iter().copied())
             .collect()
     }
+}
+
+/// The permission bits of `file` when its group or others may read it.
+#[cfg(unix)]
+fn readable_by_others(file: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(file).ok()?.permissions().mode() & 0o7777;
+    (mode & 0o044 != 0).then_some(mode)
+}
+
+#[cfg(not(unix))]
+fn readable_by_others(_file: &Path) -> Option<u32> {
+    None
 }
 
 /// The memcached `exptime` for a relative expiry of `secs` seconds, at `now`
@@ -653,13 +811,14 @@ fn timestamp(
     }
 }
 
-/// A parse error message with any `token:` value of the file scrubbed out
-/// (a misplaced token could otherwise be quoted by the parser).
+/// A parse error message with any `token:` or `password:` value of the
+/// file scrubbed out (a misplaced secret could otherwise be quoted by the
+/// parser).
 fn redact_config_text(text: &str, message: &str) -> String {
     let mut out = message.to_owned();
     for line in text.lines() {
         if let Some((k, v)) = line.split_once(':') {
-            if k.trim() == "token" {
+            if matches!(k.trim(), "token" | "password") {
                 let v = v.trim().trim_matches(|c| c == '"' || c == '\'').trim();
                 if v.len() >= 4 {
                     out = Secret::new(v).redact(&out);
@@ -777,6 +936,16 @@ web:
     }
 
     #[test]
+    fn debug_output_never_shows_the_key() {
+        // A panic message or a debug log that formats the config must not
+        // carry the key.
+        let c = parse(SEED).unwrap_or_else(|e| panic!("{e}"));
+        let text = format!("{c:?} {c:#?} {:?}", c.misp);
+        assert!(!text.contains("IT8iRMSIegXeTdzAHJhMBsTg1bUcYWSsg3vsTgPr"));
+        assert!(text.contains("Secret(***)"), "{text}");
+    }
+
+    #[test]
     fn bad_values_name_their_key() {
         let cases = [
             ("memcached:\n  port: 99999\n", "memcached.port"),
@@ -807,6 +976,18 @@ web:
             (
                 "misp:\n  url: https://m\n  token: x\nfilters:\n  exclude_tags: ['!tlp:red']\n",
                 "filters.exclude_tags",
+            ),
+            (
+                "memcached:\n  password: abcdefgh\nmisp:\n  url: https://m\n  token: x\n",
+                "memcached.username",
+            ),
+            (
+                "memcached:\n  username: u\n  password: a b\nmisp:\n  url: https://m\n  token: x\n",
+                "memcached.username",
+            ),
+            (
+                "memcached:\n  username: u\n  password: p\n  password_file: f\nmisp:\n  url: https://m\n  token: x\n",
+                "memcached.password_file",
             ),
         ];
         for (text, key) in cases {

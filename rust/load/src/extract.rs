@@ -266,6 +266,8 @@ mod tests {
             ("comment", "hello"),
             ("btc", "1abc"),
             ("no-such", "x"),
+            ("ip dst", "10.0.0.1"),
+            ("domain\r\nflush_all", "x.example"),
             ("sha256", "abc"),
             ("ip-dst", "10.0.0.256"),
             ("ip-dst", "  "),
@@ -291,7 +293,7 @@ mod tests {
             ("rule or pattern type", 1),
             ("type not matched in logs", 1),
             ("type not requested", 1),
-            ("unknown type", 1),
+            ("unknown type", 3),
         ];
         let got: Vec<(&str, u64)> = skips.0.iter().map(|(k, v)| (k.as_str(), *v)).collect();
         assert_eq!(got, want);

@@ -24,7 +24,12 @@ use crate::summary::group;
 
 fn connect(cfg: &Config) -> Result<Store, Error> {
     let ring = ServerRing::new(&cfg.servers).map_err(|e| Error::Usage(e.to_string()))?;
-    Ok(Store::connect(&ring, &cfg.keyspace, cfg.memcached_timeout)?)
+    Ok(Store::connect_with(
+        &ring,
+        &cfg.keyspace,
+        cfg.memcached_timeout,
+        cfg.memcached_auth.as_ref(),
+    )?)
 }
 
 /// `YYYY-MM-DD HH:MM:SS UTC` for unix seconds.
@@ -147,7 +152,12 @@ pub fn check(cfg: &Config, json_out: bool) -> Result<(), Error> {
     let mut servers = Vec::new();
     for addr in &cfg.servers {
         let ring = ServerRing::new(&[addr]).map_err(|e| Error::Usage(e.to_string()))?;
-        let mut store = Store::connect(&ring, &cfg.keyspace, cfg.memcached_timeout)?;
+        let mut store = Store::connect_with(
+            &ring,
+            &cfg.keyspace,
+            cfg.memcached_timeout,
+            cfg.memcached_auth.as_ref(),
+        )?;
         let version = store
             .servers_mut()
             .first_mut()

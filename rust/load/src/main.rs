@@ -88,6 +88,15 @@ fn report(cli: &Cli, summary: &Summary) {
 
 fn run(cli: &Cli, ui: &Ui) -> anyhow::Result<u8> {
     let cfg = Config::load(&cli.config, &|name| std::env::var(name).ok()).map_err(Error::from)?;
+    for (file, mode) in cfg.exposed_key_files() {
+        tracing::warn!(
+            "{} holds {} and other users may read it (mode {mode:04o}): run `chmod 600 {}`, or give it in the environment ({})",
+            file.path.display(),
+            file.holds,
+            file.path.display(),
+            file.env
+        );
+    }
     match &cli.command {
         Some(Command::Check) => inspect::check(&cfg, cli.json)?,
         Some(Command::Stats { no_scan }) => inspect::stats(&cfg, !no_scan, cli.json)?,

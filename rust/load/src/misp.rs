@@ -62,8 +62,8 @@ pub enum MispError {
     Timeout {
         /// The request.
         what: String,
-        /// The timeout.
-        secs: u64,
+        /// The timeout in seconds, e.g. `300` or `0.5`.
+        secs: String,
     },
     /// The connection broke while the answer was read.
     #[error("{what}: the connection to MISP failed: {detail}")]
@@ -330,7 +330,7 @@ impl Misp {
             return Err(Attempt::Final(MispError::Auth {
                 what: what.into(),
                 status: status.as_u16(),
-                message: message(),
+                message: message().trim_end_matches('.').to_owned(),
             }));
         }
         if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
@@ -341,7 +341,7 @@ impl Misp {
                 .map(Duration::from_secs);
             let hint = if status == StatusCode::TOO_MANY_REQUESTS {
                 " (MISP's rate limit for this user's role)"
-            } else if status == StatusCode::INTERNAL_SERVER_ERROR {
+            } else if status == StatusCode::INTERNAL_SERVER_ERROR && what.starts_with("page ") {
                 " (MISP runs out of memory or time on large pages: lower `misp.page_size`)"
             } else {
                 ""
@@ -386,7 +386,7 @@ impl Misp {
             return Attempt::Transient(
                 MispError::Timeout {
                     what: what.into(),
-                    secs: self.timeout.as_secs(),
+                    secs: format!("{}", self.timeout.as_secs_f64()),
                 },
                 None,
             );
@@ -529,7 +529,8 @@ fn backoff(base: Duration, attempt: u32) -> Duration {
     d.mul_f64(fraction)
 }
 
-/// MISP's error message from a `{name, message, url}` body, or an excerpt.
+/// MISP's error message from a `{name, message, url}` body, the title of
+/// an HTML page (a proxy's error page), or an excerpt.
 fn server_message(body: &[u8]) -> String {
     #[derive(Deserialize)]
     struct ErrorBody {
@@ -542,6 +543,10 @@ fn server_message(body: &[u8]) -> String {
         })
         | Ok(ErrorBody { name: Some(m), .. }) => printable(&m),
         _ if body.is_empty() => "(empty body)".into(),
+        _ if looks_like_html(&HeaderMap::new(), body) => match html_title(body) {
+            Some(t) => format!("an HTML page titled \"{}\"", printable(&t)),
+            None => "an HTML page".into(),
+        },
         _ => printable(&String::from_utf8_lossy(&body[..body.len().min(400)])),
     }
 }
@@ -562,6 +567,16 @@ fn printable(text: &str) -> String {
         }
     }
     out
+}
+
+/// The text of the first `<title>` of an HTML page, if short.
+fn html_title(body: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(&body[..body.len().min(4096)]);
+    let lower = text.to_ascii_lowercase();
+    let start = lower.find("<title>")? + "<title>".len();
+    let end = start + lower[start..].find("</title>")?;
+    let title = text.get(start..end)?.trim();
+    (!title.is_empty() && title.len() <= 200).then(|| title.to_owned())
 }
 
 fn looks_like_html(headers: &HeaderMap, body: &[u8]) -> bool {
@@ -614,6 +629,14 @@ mod tests {
         assert_eq!(server_message(b"oops\r\n"), "oops");
         assert_eq!(server_message(b"a\x1b[31mb"), "a\\u{1b}[31mb");
         assert_eq!(server_message(&[b'x'; 1000]).len(), 303);
+        assert_eq!(
+            server_message(b"<html>\r\n<head><title>503 Service Unavailable</title></head>\r\n<body>nginx</body></html>"),
+            "an HTML page titled \"503 Service Unavailable\""
+        );
+        assert_eq!(
+            server_message(b"<html><body>x</body></html>"),
+            "an HTML page"
+        );
     }
 
     #[test]

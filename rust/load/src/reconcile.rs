@@ -234,7 +234,9 @@ pub fn run(
     }
     let total = counts.total();
     if !dry {
-        store.adjust_stats(-i64::try_from(total.deleted).unwrap_or(0))?;
+        // The exact count, whatever earlier runs lost: a write whose reply
+        // was lost (a connection cut mid-batch) was applied but not counted.
+        store.set_stats(scan.scanned.saturating_sub(total.deleted))?;
     }
     // Event metadata nobody refers to any more.
     let orphans: Vec<String> = scan

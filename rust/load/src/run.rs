@@ -324,7 +324,12 @@ impl Run<'_> {
         let cfg = self.cfg;
         let ring = ServerRing::new(&cfg.servers)
             .map_err(|e| Error::Usage(format!("memcached.servers: {e}")))?;
-        let mut store = Store::connect(&ring, &cfg.keyspace, cfg.memcached_timeout)?;
+        let mut store = Store::connect_with(
+            &ring,
+            &cfg.keyspace,
+            cfg.memcached_timeout,
+            cfg.memcached_auth.as_ref(),
+        )?;
         let record = record::read(&mut store)?;
         let stats = store
             .get(&cfg.keyspace.stats_key())?
@@ -406,7 +411,12 @@ impl Run<'_> {
         let events = if dry {
             None
         } else {
-            let events_store = Store::connect(store.ring(), &cfg.keyspace, cfg.memcached_timeout)?;
+            let events_store = Store::connect_with(
+                store.ring(),
+                &cfg.keyspace,
+                cfg.memcached_timeout,
+                cfg.memcached_auth.as_ref(),
+            )?;
             Some(EventWorker::spawn(
                 self.misp.clone(),
                 events_store,
@@ -595,7 +605,10 @@ impl Run<'_> {
         let (batches_tx, batches_rx) = sync_channel::<PageBatch>(1);
         let misp = self.misp.clone();
         let stop = self.stop.clone();
-        let label = "/attributes/restSearch";
+        let label = match builder.purpose {
+            Purpose::Load => "/attributes/restSearch",
+            Purpose::Revoke => "/attributes/restSearch (revocation query)",
+        };
         std::thread::scope(|scope| {
             let fetcher = scope.spawn(move || -> Result<u32, Error> {
                 misp.for_each_page(query, label, |page, answer| {

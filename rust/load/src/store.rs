@@ -6,6 +6,7 @@
 //! never lose an entry. Deletes are CAS-guarded for the same reason.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use misp_enrich_core::{Entry, EntryList, Keyspace, Namespace, ServerRing};
 use misp_enrich_memcached::{Connection, DumpedKey, Error as McError, Item, Op, Reply, Timeouts};
 use thiserror::Error;
 
+use crate::config::MemcachedAuth;
 use crate::plan::{self, Decision};
 
 /// Rounds of re-read and retry for keys that other writers keep changing.
@@ -33,6 +35,12 @@ const MIN_KEYS_PER_LANE: usize = 256;
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum StoreError {
+    /// The server asks for a login that was not configured.
+    #[error("memcached {server} requires authentication (it was started with -Y): set `memcached.username` and `memcached.password_file` (or `password`, or the MEMCACHED_PASSWORD environment variable)")]
+    Unauthenticated {
+        /// `host:port`.
+        server: String,
+    },
     /// A server failed.
     #[error("memcached {server}: {source}")]
     Server {
@@ -150,16 +158,39 @@ pub struct Server {
     conn: Option<Connection>,
     /// Whether the server speaks the meta `md` command (memcached >= 1.6).
     meta_delete: bool,
+    /// The login sent first on every new connection.
+    auth: Option<MemcachedAuth>,
 }
 
+/// Whether the "server does not ask for the password" warning was given.
+static NO_AUTH_WARNED: AtomicBool = AtomicBool::new(false);
+
 impl Server {
-    fn new(addr: &str, timeouts: Timeouts) -> Self {
+    fn new(addr: &str, timeouts: Timeouts, auth: Option<MemcachedAuth>) -> Self {
         Server {
             addr: addr.to_owned(),
             timeouts,
             conn: None,
             meta_delete: true,
+            auth,
         }
+    }
+
+    /// A new connection, logged in when a login is configured.
+    fn open(&self) -> Result<Connection, StoreError> {
+        let mut c = Connection::connect(&self.addr, self.timeouts).map_err(|e| self.wrap(e))?;
+        if let Some(auth) = &self.auth {
+            let logged_in = c
+                .authenticate(&auth.username, auth.password.expose())
+                .map_err(|e| self.wrap(e))?;
+            if !logged_in && !NO_AUTH_WARNED.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    "memcached {} does not ask for authentication (not started with -Y): the password was not sent, and anyone who can reach it can read and change the indicators",
+                    self.addr
+                );
+            }
+        }
+        Ok(c)
     }
 
     /// `host:port`.
@@ -168,9 +199,14 @@ impl Server {
     }
 
     fn wrap(&self, source: McError) -> StoreError {
-        StoreError::Server {
-            server: self.addr.clone(),
-            source,
+        match source {
+            McError::Server(m) if m.contains("unauthenticated") => StoreError::Unauthenticated {
+                server: self.addr.clone(),
+            },
+            source => StoreError::Server {
+                server: self.addr.clone(),
+                source,
+            },
         }
     }
 
@@ -185,8 +221,7 @@ impl Server {
         loop {
             tries += 1;
             if self.conn.is_none() {
-                let c = Connection::connect(&self.addr, self.timeouts).map_err(|e| self.wrap(e))?;
-                self.conn = Some(c);
+                self.conn = Some(self.open()?);
             }
             let result = match self.conn.as_mut() {
                 Some(c) => f(c),
@@ -266,7 +301,7 @@ impl Server {
 
     /// A second, independent connection (e.g. to read while listing).
     pub fn extra(&self) -> Server {
-        Server::new(&self.addr, self.timeouts)
+        Server::new(&self.addr, self.timeouts, self.auth.clone())
     }
 
     /// The server's version.
@@ -472,6 +507,16 @@ impl Store {
         keyspace: &Keyspace,
         timeout: Duration,
     ) -> Result<Self, StoreError> {
+        Store::connect_with(ring, keyspace, timeout, None)
+    }
+
+    /// Like [`Store::connect`], logging every connection in with `auth`.
+    pub fn connect_with(
+        ring: &ServerRing,
+        keyspace: &Keyspace,
+        timeout: Duration,
+        auth: Option<&MemcachedAuth>,
+    ) -> Result<Self, StoreError> {
         let timeouts = Timeouts {
             connect: timeout.min(Duration::from_secs(5)),
             io: timeout,
@@ -479,7 +524,7 @@ impl Store {
         let mut servers: Vec<Server> = ring
             .servers()
             .iter()
-            .map(|a| Server::new(a, timeouts))
+            .map(|a| Server::new(a, timeouts, auth.cloned()))
             .collect();
         for s in &mut servers {
             s.version()?;
@@ -720,6 +765,44 @@ impl Store {
             server: self.servers[s].addr.clone(),
             source: McError::Protocol("no reply".into()),
         })
+    }
+
+    /// Sets the `<prefix>-stats` counter to `count` (the indicator keys a
+    /// full listing found) if it says something else, unless another writer
+    /// changes it meanwhile (`cas`). Another run's `incr` between the
+    /// listing and this read is lost; the counter is exact again at the next
+    /// `--full`.
+    pub fn set_stats(&mut self, count: u64) -> Result<(), StoreError> {
+        let key = self.keyspace.stats_key();
+        let item = self.get(&key)?;
+        let held = item
+            .as_ref()
+            .and_then(|i| String::from_utf8_lossy(&i.value).trim().parse::<u64>().ok());
+        if held == Some(count) {
+            return Ok(());
+        }
+        let value = count.to_string();
+        let op = match &item {
+            Some(i) => Op::Cas {
+                key: &key,
+                value: value.as_bytes(),
+                exptime: 0,
+                cas: i.cas,
+            },
+            None => Op::Add {
+                key: &key,
+                value: value.as_bytes(),
+                exptime: 0,
+            },
+        };
+        if self.write_one(op)? == Reply::Stored {
+            if let Some(held) = held {
+                tracing::info!("{key} was {held}; set to {count}, the indicator keys found");
+            }
+        } else {
+            tracing::debug!("{key} changed meanwhile; left as another writer set it");
+        }
+        Ok(())
     }
 
     /// Adjusts the `<prefix>-stats` counter by `delta` (creating it at 0).

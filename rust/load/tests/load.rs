@@ -302,54 +302,97 @@ fn keys_land_on_the_server_the_ring_picks() {
     assert_eq!(again["reconcile"]["keys_scanned"], 400);
 }
 
-#[test]
-fn two_instances_at_once_merge_their_entries() {
-    // Two MISPs share 1500 values under different events; both load into
-    // the same memcached at the same time, in small pages.
-    let a: Vec<Value> = (0..1500u64)
+/// Two MISPs that share `n` values under different events (1.. and 100..).
+fn two_misps(n: u64) -> (Sim, Sim) {
+    let a: Vec<Value> = (0..n)
         .map(|i| attr(i + 1, 1 + i % 10, "domain", &format!("shared{i}.example")))
         .collect();
-    let b: Vec<Value> = (0..1500u64)
+    let b: Vec<Value> = (0..n)
         .map(|i| attr(i + 1, 100 + i % 10, "domain", &format!("shared{i}.example")))
         .collect();
-    // Paced pages keep both runs at the same page at the same time.
-    let sim_a = Sim::with_fixture(json!(a), json!([]), &["--delay-ms", "15"]);
-    let sim_b = Sim::with_fixture(json!(b), json!([]), &["--delay-ms", "15"]);
-    let mc = TestServer::start();
-    let cfg_a = Cfg::new(&sim_a.url, &[mc.addr()], "  page_size: 50\n", "");
-    let cfg_b = Cfg::new(&sim_b.url, &[mc.addr()], "  page_size: 50\n", "");
-    {
-        // One round only: a second would repair what a broken first lost.
-        let spawn = |cfg: &Cfg| {
-            misp_load(&cfg.path)
-                .args(["-q", "--json"])
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
-        };
-        let pa = spawn(&cfg_a);
-        let pb = spawn(&cfg_b);
-        let ra: Ran = pa.wait_with_output().unwrap().into();
-        let rb: Ran = pb.wait_with_output().unwrap().into();
-        ra.expect(0);
-        rb.expect(0);
-    }
-    let held = indicators(&mc);
-    assert_eq!(held.len(), 1500);
-    for i in 0..1500u64 {
+    (
+        Sim::with_fixture(json!(a), json!([]), &[]),
+        Sim::with_fixture(json!(b), json!([]), &[]),
+    )
+}
+
+/// Every `shared{i}` key holds exactly `extra` plus both MISPs' entries.
+fn assert_both(mc: &TestServer, n: u64, extra: &[&str]) {
+    let held = indicators(mc);
+    assert_eq!(held.len() as u64, n);
+    for i in 0..n {
         let v = &held[&format!("misp-domain:shared{i}.example")];
         let mut entries: Vec<&str> = v.split(',').collect();
         entries.sort_unstable();
-        let mut want = vec![
-            format!("{}#domain", 1 + i % 10),
-            format!("{}#domain", 100 + i % 10),
-        ];
+        let mut want: Vec<String> = extra.iter().map(|e| (*e).to_owned()).collect();
+        want.push(format!("{}#domain", 1 + i % 10));
+        want.push(format!("{}#domain", 100 + i % 10));
         want.sort_unstable();
         assert_eq!(entries, want, "shared{i}");
     }
-    // Each key was created once, whoever won: the counter is exact.
-    assert_eq!(get(&mc, "misp-stats").as_deref(), Some("1500"));
+}
+
+#[test]
+fn two_instances_racing_on_the_same_keys_merge_their_entries() {
+    // Deterministic: instance A is stopped (by a proxy in front of the real
+    // memcached) right after it read a page of keys and sent its writes;
+    // instance B then runs from start to end on the same keys; then A's
+    // writes go on. A's `add`s of keys it found absent must come back
+    // NOT_STORED, and its `cas` of keys it read must come back EXISTS, so
+    // that it reads again and merges; a plain `set` would drop B's entries.
+    use common::proxy::{Action, Proxy};
+    use std::process::Stdio;
+    use std::time::Duration;
+    let n = 200;
+    let (sim_a, sim_b) = two_misps(n);
+    for (round, seeded) in [(1, false), (2, true)] {
+        let mc = TestServer::start();
+        let proxy = Proxy::start(&mc.addr());
+        let cfg_a = Cfg::new(&sim_a.url, &[proxy.addr()], "  page_size: 100\n", "");
+        let cfg_b = Cfg::new(&sim_b.url, &[mc.addr()], "  page_size: 100\n", "");
+        if seeded {
+            // Round 2: the seed loaded every key before, so both runs `cas`.
+            for i in 0..n {
+                set(&mc, &format!("misp-domain:shared{i}.example"), "999#domain");
+            }
+            set(&mc, "misp-stats", &n.to_string());
+        }
+        // Whatever command A writes with (a broken client might `set`).
+        proxy.arm_any(
+            &[
+                "add misp-domain:shared",
+                "cas misp-domain:shared",
+                "set misp-domain:shared",
+            ],
+            Action::Hold,
+        );
+        let a = misp_load(&cfg_a.path)
+            .args(["-q", "--json"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        assert!(
+            proxy.wait_fired(Duration::from_secs(30)),
+            "round {round}: A wrote nothing"
+        );
+        let b = load(&cfg_b.path, &[]);
+        proxy.release();
+        let ra: Ran = a.wait_with_output().unwrap().into();
+        let a = ra.expect(0).json();
+        if seeded {
+            assert_both(&mc, n, &["999#domain"]);
+            // Nobody created a key: the seed's count stands.
+            assert_eq!(get(&mc, "misp-stats"), Some(n.to_string()));
+        } else {
+            assert_both(&mc, n, &[]);
+            // B created every key, A none (its adds lost the race): each
+            // key is counted once.
+            assert_eq!(b["keys_added"], n);
+            assert_eq!(a["keys_added"], 0);
+            assert_eq!(get(&mc, "misp-stats"), Some(n.to_string()));
+        }
+    }
 }
 
 #[test]

@@ -88,6 +88,39 @@ fn self_signed_tls_needs_ca_file_or_ignore_cert_errors() {
     );
     let r = run(&insecure.path, &["--json"]).expect(0);
     assert!(r.stderr.contains("NOT verified"), "{}", r.stderr);
+    // Every run, whatever it does, and with -q.
+    for args in [
+        &["-q", "--json"][..],
+        &["-q", "check"][..],
+        &["-q", "--full"][..],
+    ] {
+        let r = run(&insecure.path, args).expect(0);
+        assert!(r.stderr.contains("NOT verified"), "{args:?}: {}", r.stderr);
+    }
+
+    // The name is verified too, not only the chain: a certificate from the
+    // trusted CA for another name is refused.
+    let other_ca = dir.path().join("other-ca.pem");
+    let other = small_sim(&[
+        "--tls",
+        "--ca-out",
+        other_ca.to_str().unwrap(),
+        "--tls-name",
+        "misp.example.org",
+    ]);
+    let wrong_name = Cfg::new(
+        &other.url,
+        &[mc.addr()],
+        &format!("  ca_file: {}\n", other_ca.display()),
+        "",
+    );
+    let r = run(&wrong_name.path, &["-q"]).expect(2);
+    assert!(r.stderr.contains("TLS certificate"), "{}", r.stderr);
+    assert!(
+        r.stderr.to_ascii_lowercase().contains("name"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]

@@ -30,6 +30,9 @@ pub enum Error {
     /// The server refused the command (`SERVER_ERROR ...`, `CLIENT_ERROR ...`, `ERROR`).
     #[error("memcached refused the command: {0}")]
     Server(String),
+    /// Authentication ([`crate::Connection::authenticate`]) failed.
+    #[error("memcached authentication failed: {0}")]
+    Auth(String),
     /// A key that must not be sent (too long, spaces, control bytes).
     #[error("refusing to send unsafe memcached key `{0}`")]
     UnsafeKey(String),

@@ -4,6 +4,8 @@
 //! binary is missing.
 #![allow(clippy::unwrap_used, dead_code)]
 
+pub mod proxy;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
