@@ -218,6 +218,16 @@ impl Connection {
                 let offset = base + group_no * KEYS_PER_GET;
                 self.read_values(group, &mut results[offset..offset + group.len()], with_cas)?;
             }
+            // memcached sends nothing it was not asked for: bytes left over
+            // after the last answer mean the stream is out of step (garbage,
+            // or answers of another request), and the next call on this
+            // connection would take them for its own answer.
+            if !self.reader.buffer().is_empty() {
+                return Err(Error::protocol(
+                    "bytes after the last answer",
+                    self.reader.buffer(),
+                ));
+            }
         }
         Ok(results)
     }
@@ -418,6 +428,58 @@ impl Connection {
             }
         }
         Ok(replies)
+    }
+
+    /// Logs this connection in with memcached's ASCII protocol authentication
+    /// (memcached 1.5.15 or later started with `-Y <auth file>`, whose lines
+    /// are `user:password`): the first command is a `set` whose data is
+    /// `<user> <password>`. Call it right after [`Connection::connect`].
+    ///
+    /// Returns `Ok(false)` without sending the password when the server does
+    /// not ask for authentication (it answers `version` without it; a `set`
+    /// would store the password there as an ordinary value), `Ok(true)` once
+    /// logged in, [`Error::Auth`] when the server refuses the pair or either
+    /// contains whitespace or control characters (which the format cannot
+    /// carry).
+    pub fn authenticate(&mut self, user: &str, password: &str) -> Result<bool, Error> {
+        let plain =
+            |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_graphic() || !c.is_ascii());
+        if !plain(user) || !plain(password) {
+            return Err(Error::Auth(
+                "the user name and password must be non-empty, without spaces or control characters"
+                    .into(),
+            ));
+        }
+        self.begin_call();
+        self.out.clear();
+        self.out.extend_from_slice(b"version\r\n");
+        self.flush_out()?;
+        match self.read_line() {
+            Ok(line) if line.starts_with(b"VERSION ") => return Ok(false),
+            Ok(line) => return Err(Error::protocol("expected VERSION", &line)),
+            Err(Error::Server(m)) if m.contains("unauthenticated") => {}
+            Err(e) => return Err(e),
+        }
+        self.begin_call();
+        self.out.clear();
+        let data = format!("{user} {password}");
+        self.out
+            .extend_from_slice(format!("set auth 0 0 {}\r\n", data.len()).as_bytes());
+        self.out.extend_from_slice(data.as_bytes());
+        self.out.extend_from_slice(b"\r\n");
+        let sent = self.flush_out();
+        // The password is not kept in the buffer.
+        self.out.iter_mut().for_each(|b| *b = 0);
+        self.out.clear();
+        sent?;
+        match self.read_line() {
+            Ok(line) if line == b"STORED" => Ok(true),
+            Ok(line) => Err(Error::protocol("expected STORED", &line)),
+            Err(Error::Server(m)) if m.contains("authentication failure") => Err(Error::Auth(
+                "memcached refused the user name or password".into(),
+            )),
+            Err(e) => Err(e),
+        }
     }
 
     /// Like `read_line`, for replies whose lines end in a bare `\n` (the
