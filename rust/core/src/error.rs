@@ -12,9 +12,16 @@ const EXCERPT_CHARS: usize = 48;
 /// A printable, bounded excerpt of untrusted text for error messages:
 /// control characters are escaped and long values are cut with `...`.
 pub fn excerpt(value: &str) -> String {
+    printable(value, EXCERPT_CHARS)
+}
+
+/// Untrusted text made safe for a terminal or a log: control characters
+/// escaped (so it cannot move the cursor, ring, or forge log lines), at most
+/// `max_chars` characters, then `...`.
+pub fn printable(value: &str, max_chars: usize) -> String {
     let mut out = String::new();
     for (i, c) in value.chars().enumerate() {
-        if i == EXCERPT_CHARS {
+        if i == max_chars {
             out.push_str("...");
             break;
         }

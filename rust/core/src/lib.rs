@@ -43,7 +43,7 @@ mod ring;
 mod value;
 
 pub use error::{
-    excerpt, EntryError, InvalidPrefix, NormalizeError, ServerError, TypeRejection,
+    excerpt, printable, EntryError, InvalidPrefix, NormalizeError, ServerError, TypeRejection,
     UnknownNamespace,
 };
 pub use event::EventMeta;

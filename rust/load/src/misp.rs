@@ -554,19 +554,7 @@ fn server_message(body: &[u8]) -> String {
 /// Server text made safe for a terminal: control characters escaped, at
 /// most 300 characters.
 fn printable(text: &str) -> String {
-    let mut out = String::new();
-    for (i, c) in text.trim().chars().enumerate() {
-        if i == 300 {
-            out.push_str("...");
-            break;
-        }
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    misp_enrich_core::printable(text.trim(), 300)
 }
 
 /// The text of the first `<title>` of an HTML page, if short.

@@ -485,34 +485,11 @@ impl Connection {
     /// Like `read_line`, for replies whose lines end in a bare `\n` (the
     /// metadump listing); a `\r` before it is dropped too.
     fn read_line_lf(&mut self) -> Result<Vec<u8>, Error> {
-        let mut line = Vec::new();
-        loop {
-            let buf = self.fill()?;
-            if let Some(pos) = buf.iter().position(|b| *b == b'\n') {
-                line.extend_from_slice(&buf[..pos]);
-                self.reader.consume(pos + 1);
-                break;
-            }
-            let n = buf.len();
-            line.extend_from_slice(buf);
-            self.reader.consume(n);
-            if line.len() > MAX_LINE_BYTES {
-                return Err(Error::protocol("reply line too long", &line));
-            }
-        }
+        let mut line = self.read_to_lf()?;
         if line.last() == Some(&b'\r') {
             line.pop();
         }
-        if line.len() > MAX_LINE_BYTES {
-            return Err(Error::protocol("reply line too long", &line));
-        }
-        if line.starts_with(b"SERVER_ERROR")
-            || line.starts_with(b"CLIENT_ERROR")
-            || line.starts_with(b"ERROR")
-        {
-            return Err(Error::Server(excerpt(&String::from_utf8_lossy(&line))));
-        }
-        Ok(line)
+        server_refusal(line)
     }
 
     fn begin_call(&mut self) {
@@ -556,6 +533,16 @@ impl Connection {
 
     /// One `\r\n`-terminated line, without the terminator.
     fn read_line(&mut self) -> Result<Vec<u8>, Error> {
+        let mut line = self.read_to_lf()?;
+        if line.pop() != Some(b'\r') {
+            return Err(Error::protocol("malformed reply line", &line));
+        }
+        server_refusal(line)
+    }
+
+    /// Bytes up to the next `\n` (consumed, not returned), at most
+    /// [`MAX_LINE_BYTES`] of them.
+    fn read_to_lf(&mut self) -> Result<Vec<u8>, Error> {
         let mut line = Vec::new();
         loop {
             let buf = self.fill()?;
@@ -571,14 +558,8 @@ impl Connection {
                 return Err(Error::protocol("reply line too long", &line));
             }
         }
-        if line.pop() != Some(b'\r') || line.len() > MAX_LINE_BYTES {
-            return Err(Error::protocol("malformed reply line", &line));
-        }
-        if line.starts_with(b"SERVER_ERROR")
-            || line.starts_with(b"CLIENT_ERROR")
-            || line == b"ERROR"
-        {
-            return Err(Error::Server(excerpt(&String::from_utf8_lossy(&line))));
+        if line.len() > MAX_LINE_BYTES + 1 {
+            return Err(Error::protocol("reply line too long", &line));
         }
         Ok(line)
     }
@@ -657,6 +638,14 @@ fn percent_decode(text: &[u8]) -> Option<Vec<u8>> {
         }
     }
     Some(out)
+}
+
+/// A reply line, or the server's refusal (`SERVER_ERROR ...`, `CLIENT_ERROR ...`, `ERROR`) as an error.
+fn server_refusal(line: Vec<u8>) -> Result<Vec<u8>, Error> {
+    if line.starts_with(b"SERVER_ERROR") || line.starts_with(b"CLIENT_ERROR") || line == b"ERROR" {
+        return Err(Error::Server(excerpt(&String::from_utf8_lossy(&line))));
+    }
+    Ok(line)
 }
 
 fn check_key(key: &str) -> Result<(), Error> {
