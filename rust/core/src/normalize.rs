@@ -277,7 +277,9 @@ const HIVES: &[(&str, &str)] = &[
 /// trailing backslash.
 fn registry_key(value: &str) -> Result<Cow<'_, str>, NormalizeError> {
     let lowered = value.to_lowercase();
-    let mut key = lowered.trim_end_matches('\\');
+    // Whitespace that dropping the `\` exposes goes too, as it would have
+    // on the outside: normalising the result again changes nothing.
+    let mut key = lowered.trim_end_matches(|c: char| c == '\\' || c.is_whitespace());
     let mut out = None;
     for (long, short) in HIVES {
         if let Some(rest) = key.strip_prefix(long) {
@@ -309,7 +311,7 @@ fn named_pipe(value: &str) -> Result<Cow<'_, str>, NormalizeError> {
         .iter()
         .find_map(|p| lowered.strip_prefix(p))
         .unwrap_or(&lowered)
-        .trim_start_matches('\\');
+        .trim_start_matches(|c: char| c == '\\' || c.is_whitespace());
     if name.is_empty() {
         return Err(NormalizeError::invalid(value, "a pipe name"));
     }

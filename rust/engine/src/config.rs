@@ -88,6 +88,9 @@ pub struct Config {
     pub max_idle_connections: usize,
 }
 
+/// Most idle connections kept per server.
+const MAX_IDLE_CONNECTIONS: usize = 4_096;
+
 mod defaults {
     pub fn prefix() -> String {
         "misp".to_owned()
@@ -181,6 +184,14 @@ impl Config {
         };
         if self.breaker_failures == 0 {
             return Err(ConfigError::new("`breaker_failures` must be at least 1"));
+        }
+        // The idle queue is allocated whole: an absurd size would abort the
+        // process (allocation failure) instead of being refused.
+        if self.max_idle_connections > MAX_IDLE_CONNECTIONS {
+            return Err(ConfigError::new(format!(
+                "`max_idle_connections` must be at most {MAX_IDLE_CONNECTIONS} (one per concurrent caller is enough), got {}",
+                self.max_idle_connections
+            )));
         }
         Ok(Settings {
             ring,

@@ -7,14 +7,24 @@
 
 use misp_enrich_core::Namespace;
 
-/// The (namespace, raw value) pairs of a `Hashes` string, in order.
+/// Most hashes taken from one `Hashes` string. Sysmon writes at most one
+/// per algorithm (seven); the cap keeps one hostile field from turning into
+/// hundreds of thousands of lookups that would evict the whole cache and
+/// could exhaust the batch's time budget for every other event.
+pub const MAX_HASHES: usize = 16;
+
+/// The (namespace, raw value) pairs of a `Hashes` string, in order (the
+/// first [`MAX_HASHES`]).
 pub fn split(hashes: &str) -> impl Iterator<Item = (Namespace, &str)> {
-    hashes.split(',').filter_map(|part| {
-        let (name, value) = part.split_once('=')?;
-        let ns = algorithm(name.trim())?;
-        let value = value.trim();
-        (!value.is_empty()).then_some((ns, value))
-    })
+    hashes
+        .split(',')
+        .filter_map(|part| {
+            let (name, value) = part.split_once('=')?;
+            let ns = algorithm(name.trim())?;
+            let value = value.trim();
+            (!value.is_empty()).then_some((ns, value))
+        })
+        .take(MAX_HASHES)
 }
 
 fn algorithm(name: &str) -> Option<Namespace> {
