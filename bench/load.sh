@@ -16,6 +16,9 @@
 #   bench/load.sh                       all sizes, one run each
 #   BENCH_SIZES="1000000" BENCH_RUNS=3 bench/load.sh
 #
+# BENCH_DATA=FILE also writes one tab-separated line per size (generated,
+# fetched, first-load seconds, peak RSS bytes) for bench/chart.
+#
 # Prints a Markdown table. Results: docs/misp-load.md (section Benchmarks).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -137,6 +140,7 @@ for n in $SIZES; do
   fetched=$(jq -r .attributes_fetched <<<"$best")
   secs=$(jq -r .seconds <<<"$best")
   rss=$(jq -r .peak_rss_bytes <<<"$best")
+  [ -n "${BENCH_DATA:-}" ] && printf '%s\t%s\t%s\t%s\n' "$n" "$fetched" "$secs" "$rss" >>"$BENCH_DATA"
   mutate_one_percent "$n"
   r=$(load)
   echo "N=$n refresh: $(jq -c '{mode, attributes_fetched, revocation_attributes_fetched, keys_added, entries_revoked, keys_deleted, seconds}' <<<"$r")" >&2
