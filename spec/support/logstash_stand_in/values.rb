@@ -39,6 +39,12 @@ module LogStashStandIn
     def transform(root, mode)
       return leaf(root, mode) unless container?(root)
       out_root = root.is_a?(Hash) ? {} : []
+      # The containers on the current path (a cycle check, not a "seen" set:
+      # a container met twice off the path is copied twice, as Valuefier
+      # does). Keyed by identity: keying by content would hash whole subtrees
+      # (Array#hash recurses, so a deep tree overflows the stack), and keying
+      # by an identity hash code (an Integer) would take two containers whose
+      # codes collide for the same one. spec/stand_in/values_spec.rb has both.
       active = {}.compare_by_identity
       active[root] = true
       stack = [[root, out_root, root.is_a?(Hash) ? root.to_a : root, 0]]
