@@ -218,16 +218,7 @@ impl Connection {
                 let offset = base + group_no * KEYS_PER_GET;
                 self.read_values(group, &mut results[offset..offset + group.len()], with_cas)?;
             }
-            // memcached sends nothing it was not asked for: bytes left over
-            // after the last answer mean the stream is out of step (garbage,
-            // or answers of another request), and the next call on this
-            // connection would take them for its own answer.
-            if !self.reader.buffer().is_empty() {
-                return Err(Error::protocol(
-                    "bytes after the last answer",
-                    self.reader.buffer(),
-                ));
-            }
+            self.check_nothing_left()?;
         }
         Ok(results)
     }
@@ -286,6 +277,7 @@ impl Connection {
                 let line = self.read_line()?;
                 replies.push(parse_reply(op, &line)?);
             }
+            self.check_nothing_left()?;
             start = end;
         }
         Ok(replies)
@@ -426,6 +418,7 @@ impl Connection {
                     _ => return Err(Error::protocol("expected HD, NF or EX", &line)),
                 });
             }
+            self.check_nothing_left()?;
         }
         Ok(replies)
     }
@@ -455,7 +448,10 @@ impl Connection {
         self.out.extend_from_slice(b"version\r\n");
         self.flush_out()?;
         match self.read_line() {
-            Ok(line) if line.starts_with(b"VERSION ") => return Ok(false),
+            Ok(line) if line.starts_with(b"VERSION ") => {
+                self.check_nothing_left()?;
+                return Ok(false);
+            }
             Ok(line) => return Err(Error::protocol("expected VERSION", &line)),
             Err(Error::Server(m)) if m.contains("unauthenticated") => {}
             Err(e) => return Err(e),
@@ -473,7 +469,10 @@ impl Connection {
         self.out.clear();
         sent?;
         match self.read_line() {
-            Ok(line) if line == b"STORED" => Ok(true),
+            Ok(line) if line == b"STORED" => {
+                self.check_nothing_left()?;
+                Ok(true)
+            }
             Ok(line) => Err(Error::protocol("expected STORED", &line)),
             Err(Error::Server(m)) if m.contains("authentication failure") => Err(Error::Auth(
                 "memcached refused the user name or password".into(),
@@ -490,6 +489,20 @@ impl Connection {
             line.pop();
         }
         server_refusal(line)
+    }
+
+    /// Fails if the read buffer still holds bytes after the last answer of
+    /// a request. memcached sends nothing it was not asked for: leftover
+    /// bytes mean the stream is out of step (garbage, or answers of another
+    /// request), and the next call on this connection would take them for
+    /// its own answer. The caller drops the connection on this error.
+    fn check_nothing_left(&self) -> Result<(), Error> {
+        let left = self.reader.buffer();
+        if left.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::protocol("bytes after the last answer", left))
+        }
     }
 
     fn begin_call(&mut self) {
