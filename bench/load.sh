@@ -22,8 +22,7 @@
 # Prints a Markdown table. Results: docs/misp-load.md (section Benchmarks).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-command -v memcached >/dev/null || scripts/setup
-command -v jq >/dev/null || { echo "bench/load.sh needs jq (apt-get install jq)" >&2; exit 1; }
+scripts/setup
 
 SIZES="${BENCH_SIZES:-10000 100000 1000000}"
 RUNS="${BENCH_RUNS:-1}"

@@ -18,7 +18,9 @@
 #
 # Environment: BENCH_EVENTS (events per run, default 50000), BENCH_REPS
 # (runs per measurement, median reported, default 5), BENCH_HITS (percent,
-# default "1 10"), BENCH_WORKERS (default "1 2"), BENCH_SEED (default 42).
+# default "1 10"), BENCH_WORKERS (default "1 2"), BENCH_SEED (default 42),
+# BENCH_NO_DISTINCT (skip the all-distinct set), BENCH_WHERE (appended to
+# each set's label, e.g. ", memcached behind latency-proxy").
 root = File.expand_path("..", __dir__)
 $LOAD_PATH.unshift(File.join(root, "logstash-filter-misp/lib"), File.join(root, "spec/support"))
 require "logstash_stand_in"
@@ -55,6 +57,30 @@ module PipelineBench
 
     def close
       @chain.close if @chain
+    end
+  end
+
+  # The same chain with the call logstash-filter-memcached really makes:
+  # its do_get hands the stanza's sprintf'd keys (here one) to
+  # Dalli::Client#get_multi.
+  class SeedChainGetMulti < SeedChain
+    def filter(event)
+      @blocks.each do |field, client|
+        value = event.get(field)
+        next if value.nil?
+        key = value.is_a?(Array) ? value.join(",") : value.to_s
+        raw = client.get_multi(key)[key]
+        process_ioc(event, raw) if raw
+      end
+      event
+    end
+  end
+
+  class SeedGetMultiFilter < SeedChainFilter
+    config_name "seed_chain_get_multi"
+
+    def register
+      @chain = SeedChainGetMulti.new(@servers)
     end
   end
 
@@ -237,7 +263,11 @@ module PipelineBench
       end
       missing = MIX.map(&:first) - found.keys
       raise "no fixture event for event.code #{missing.join(', ')} in #{FIXTURES}" unless missing.empty?
-      found
+      found.each do |code, e|
+        # The filters add [misp], [threat] and tags; reset! takes them off again.
+        raise "fixture event #{code} already has #{(e.keys & %w[misp threat tags]).join(', ')}" unless (e.keys & %w[misp threat tags]).empty?
+        deep_freeze(e)
+      end
     end
 
     def pick_domains(all)
@@ -294,8 +324,24 @@ module PipelineBench
       end
     end
 
+    # A copy of the template's Hashes and Arrays that shares its (frozen)
+    # strings and numbers: events stay small, as Logstash's own share
+    # nothing but cost about the same to read.
     def deep_copy(obj)
-      Marshal.load(Marshal.dump(obj))
+      case obj
+      when Hash then obj.each_with_object({}) { |(k, v), h| h[k] = deep_copy(v) }
+      when Array then obj.map { |v| deep_copy(v) }
+      else obj
+      end
+    end
+
+    def deep_freeze(obj)
+      case obj
+      when Hash then obj.each_value { |v| deep_freeze(v) }
+      when Array then obj.each { |v| deep_freeze(v) }
+      when String then obj.freeze
+      end
+      obj
     end
 
     def build(kind, pools, hit)
@@ -355,6 +401,20 @@ module PipelineBench
     hashes.map { |h| LogStash::Event.new(h) }.each_slice(BATCH).to_a
   end
 
+  # Takes off what the filters added ([misp], [threat], tags; the generated
+  # events have none of their own), so that the same events serve the next
+  # run as if new: building 50,000 stand-in events takes longer than a run.
+  def reset!(batches)
+    batches.each do |batch|
+      batch.each do |e|
+        e.remove("[misp]") if e.include?("[misp]")
+        e.remove("[threat]") if e.include?("[threat]")
+        e.remove("tags") if e.include?("tags")
+      end
+    end
+    batches
+  end
+
   THREAD_CPU = java.lang.management.ManagementFactory.getThreadMXBean
 
   # Runs every batch through filter.multi_filter with `workers` threads
@@ -399,6 +459,10 @@ module PipelineBench
     registered(SeedChainFilter.new("servers" => [addr]))
   end
 
+  def seed_get_multi(addr)
+    registered(SeedGetMultiFilter.new("servers" => [addr]))
+  end
+
   def floor
     registered(FloorFilter.new({}))
   end
@@ -429,28 +493,34 @@ module PipelineBench
   # An event misp_enrich could not look up (tagged _misp_enrich_failure and
   # passed on, as designed when memcached is slow or down) is counted
   # apart; any other difference fails the benchmark.
-  def compare!(label, hashes, addr, misp_url)
-    seed_events = batches(hashes)
+  def compare!(label, batches, addr, misp_url)
+    capture = ->(b) { b.flatten.map { |e| [misp_fields(e), failed?(e)] } }
     f = seed(addr)
-    seed_events.each { |b| f.multi_filter(b) }
+    reset!(batches).each { |b| f.multi_filter(b) }
     f.close
+    seed_out = capture.call(batches)
+    fields = batches.flatten.map { |e| SEED_FIELDS.map { |fl| e.get(fl) } }
+    f = seed_get_multi(addr)
+    reset!(batches).each { |b| f.multi_filter(b) }
+    f.close
+    raise "#{label}: the seed chain with get_multi differs from the one with get" unless capture.call(batches) == seed_out
     ours = misp_enrich(addr, misp_url)
-    cold_events = batches(hashes)
-    warm_events = batches(hashes)
-    cold_events.each { |b| ours.multi_filter(b) }
-    warm_events.each { |b| ours.multi_filter(b) }
+    reset!(batches).each { |b| ours.multi_filter(b) }
+    cold_out = capture.call(batches)
+    reset!(batches).each { |b| ours.multi_filter(b) }
+    warm_out = capture.call(batches)
+    reset!(batches)
     mismatches = 0
     failed = 0
     enriched = 0
-    seed_events.flatten.zip(cold_events.flatten, warm_events.flatten).each_with_index do |(s, c, w), i|
-      want = misp_fields(s)
+    seed_out.zip(cold_out, warm_out).each_with_index do |((want, _), c, w), i|
       enriched += 1 unless want.first.nil?
-      failed += 1 if failed?(c) || failed?(w)
-      next if [c, w].all? { |e| misp_fields(e) == want || (failed?(e) && misp_fields(e) == [nil, nil]) }
+      failed += 1 if c[1] || w[1]
+      next if [c, w].all? { |got, tagged| got == want || (tagged && got == [nil, nil]) }
       mismatches += 1
       if mismatches <= 5
-        warn "#{label}: event #{i} differs: seed #{want.inspect}, cold #{misp_fields(c).inspect}, " \
-             "warm #{misp_fields(w).inspect}; fields #{SEED_FIELDS.map { |fl| s.get(fl) }.inspect}"
+        warn "#{label}: event #{i} differs: seed #{want.inspect}, cold #{c.inspect}, warm #{w.inspect}; " \
+             "fields #{fields[i].inspect}"
       end
     end
     warn "#{label}: #{failed} events tagged #{FAILURE_TAG}; #{diagnose(ours)}" if failed > 0 || mismatches > 0
@@ -490,16 +560,20 @@ module PipelineBench
                 loaded.stats, loaded.values["ip"].size, loaded.values["domain"].size, loaded.values["sha256"].size,
                 loaded.ranges.size, *gen.hit_candidates.values_at("ip", "domain", "sha256").map(&:size), now - t)
 
-    sets = hit_rates.map { |h| ["#{h.to_i == h ? h.to_i : h}% hits", h, gen.events(n, h)] }
-    sets << ["1% hits, all values distinct", 1.0, gen.events(n, 1.0, distinct: true)] unless ENV["BENCH_NO_DISTINCT"]
+    where = ENV.fetch("BENCH_WHERE", "")
+    sets = hit_rates.map { |h| ["#{h.to_i == h ? h.to_i : h}% hits#{where}", h, gen.events(n, h)] }
+    sets << ["1% hits, all values distinct#{where}", 1.0, gen.events(n, 1.0, distinct: true)] unless ENV["BENCH_NO_DISTINCT"]
     sets.each do |label, _, hashes|
-      values = hashes.flat_map { |h| SEED_FIELDS.map { |f| LogStash::Event.new(h).get(f) } }.compact.flatten
+      values = hashes.flat_map { |h| SEED_FIELDS.map { |f| f.scan(/\[([^\]]+)\]/).flatten.reduce(h) { |v, k| v && v[k] } } }.compact.flatten
       warn format("%s: %d events, %d seed-field values, %d distinct", label, hashes.size, values.size, values.uniq.size)
     end
 
+    # The events of each set, built once and reset between runs.
+    events = Hash[sets.map { |label, _, hashes| [label, batches(hashes)] }]
+
     # Equality check first (it also warms up the JIT on every path).
-    checks = sets.map do |label, _, hashes|
-      enriched, mismatches, failed = compare!(label, hashes, addr, misp_url)
+    checks = sets.map do |label, _, _|
+      enriched, mismatches, failed = compare!(label, events[label], addr, misp_url)
       warn "#{label}: #{enriched} events enriched by the seed chain; misp_enrich (cold and warm) " \
            "#{mismatches.zero? ? 'identical on every event' : "DIFFERS on #{mismatches} events"}" \
            "#{failed > 0 ? ", #{failed} not looked up (tagged #{FAILURE_TAG})" : ''}"
@@ -507,15 +581,16 @@ module PipelineBench
     end
     abort "misp_enrich and the seed chain disagree" if checks.any? { |_, _, m, _| m > 0 }
 
-    # JIT warm-up: every variant on a share of each set, both worker counts.
+    # JIT warm-up: every variant on each set, both worker counts.
     warm_up = Integer(ENV.fetch("BENCH_WARMUP", "2"))
     warm_up.times do
-      sets.each do |_, _, hashes|
-        part = hashes.first([hashes.size, 20_000].min)
+      sets.each do |label, _, _|
+        b = events[label]
         worker_counts.each do |w|
-          f = seed(addr); run(f, batches(part.first(5000)), w); f.close
-          f = misp_enrich(addr, misp_url); run(f, batches(part), w); run(f, batches(part), w); f.close
-          run(floor, batches(part), w)
+          f = seed(addr); run(f, reset!(b.first(40)), w); f.close
+          f = seed_get_multi(addr); run(f, reset!(b.first(40)), w); f.close
+          f = misp_enrich(addr, misp_url); run(f, reset!(b), w); run(f, reset!(b), w); f.close
+          run(floor, reset!(b), w)
         end
       end
     end
@@ -525,45 +600,55 @@ module PipelineBench
     failures = Hash.new(0)
     cpu_ratio = {}
     load_seen = [loadavg]
+    count_failed = ->(b) { b.sum { |batch| batch.count { |e| failed?(e) } } }
     reps.times do |rep|
       sets.each do |label, _, hashes|
+        b = events[label]
         worker_counts.each do |w|
           r = (results[[label, w]] ||= Hash.new { |h, k| h[k] = [] })
           cpu = (cpu_ratio[[label, w]] ||= [])
           f = seed(addr)
-          r[:seed] << hashes.size / run(f, batches(hashes), w)
+          r[:seed] << hashes.size / run(f, reset!(b), w)
+          f.close
+          f = seed_get_multi(addr)
+          r[:seed_multi] << hashes.size / run(f, reset!(b), w)
           f.close
           f = misp_enrich(addr, misp_url)
-          b = batches(hashes)
-          r[:cold] << hashes.size / run(f, b, w)
-          failures[[label, w, :cold]] += b.sum { |batch| batch.count { |e| failed?(e) } }
+          r[:cold] << hashes.size / run(f, reset!(b), w)
+          failures[[label, w, :cold]] += count_failed.call(b)
           cold_stats = f.instance_variable_get(:@engine).stats
-          b = batches(hashes)
           warm_cpu = [0.0]
-          r[:warm] << hashes.size / run(f, b, w, warm_cpu)
-          failures[[label, w, :warm]] += b.sum { |batch| batch.count { |e| failed?(e) } }
+          r[:warm] << hashes.size / run(f, reset!(b), w, warm_cpu)
+          failures[[label, w, :warm]] += count_failed.call(b)
           stats[[label, w]] ||= [cold_stats, f.instance_variable_get(:@engine).stats]
           warn "#{label}, #{w} worker(s): #{diagnose(f)}" if failures[[label, w, :cold]] + failures[[label, w, :warm]] > 0
           f.close
           floor_cpu = [0.0]
-          r[:floor] << hashes.size / run(floor, batches(hashes), w, floor_cpu)
+          r[:floor] << hashes.size / run(floor, reset!(b), w, floor_cpu)
           cpu << warm_cpu[0] / floor_cpu[0]
-          warn format("rep %d %-28s %d worker(s): seed %s, cold %s, warm %s, floor %s events/s (load %s)",
-                      rep + 1, label, w, *%i[seed cold warm floor].map { |k| fmt(r[k].last) }, loadavg)
+          warn format("rep %d %-28s %d worker(s): seed %s, seed (get_multi) %s, cold %s, warm %s, floor %s events/s (load %s)",
+                      rep + 1, label, w, *%i[seed seed_multi cold warm floor].map { |k| fmt(r[k].last) }, loadavg)
         end
       end
       load_seen << loadavg
     end
 
-    puts "| events | workers | seed chain | misp_enrich cold | misp_enrich warm | floor | cold / seed (2/1) | warm / seed | warm slower than floor (2/3), wall | same, CPU time |"
-    puts "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    puts "| events | workers | seed chain (Dalli `get`) | seed chain (Dalli `get_multi`, as logstash-filter-memcached) | misp_enrich, cold cache | misp_enrich, warm cache | floor |"
+    puts "|---|---:|---:|---:|---:|---:|---:|"
     rows = []
     results.each do |(label, w), r|
       m = Hash[r.map { |k, xs| [k, median(xs)] }]
       rows << [label, w, m]
-      puts format("| %s | %d | %s | %s | %s | %s | **%.1f×** | %.1f× | **%.2f×** | %.2f× |",
-                  label, w, fmt(m[:seed]), fmt(m[:cold]), fmt(m[:warm]), fmt(m[:floor]),
-                  m[:cold] / m[:seed], m[:warm] / m[:seed], m[:floor] / m[:warm], median(cpu_ratio[[label, w]]))
+      puts format("| %s | %d | %s | %s | %s | %s | %s |", label, w,
+                  *%i[seed seed_multi cold warm floor].map { |k| fmt(m[k]) })
+    end
+    puts
+    puts "| events | workers | cold / seed (2/1) | cold / seed with `get_multi` | warm / seed | warm slower than floor (3/2), wall clock | same, worker CPU time |"
+    puts "|---|---:|---:|---:|---:|---:|---:|"
+    rows.each do |label, w, m|
+      puts format("| %s | %d | **%.1f×** | %.1f× | %.1f× | **%.2f×** | %.2f× |", label, w,
+                  m[:cold] / m[:seed], m[:cold] / m[:seed_multi], m[:warm] / m[:seed], m[:floor] / m[:warm],
+                  median(cpu_ratio[[label, w]]))
     end
     puts
     puts "events/s (wall clock), median of #{reps} runs of #{fmt(n)} events each (batches of #{BATCH}); " \
@@ -593,9 +678,9 @@ module PipelineBench
     puts
     puts dalli_note(addr, loaded)
     File.open(data_file, "w") do |io|
-      io.puts "# label workers seed cold warm floor (events/s, medians)"
+      io.puts "# label workers seed cold warm floor seed_get_multi (events/s, medians)"
       rows.each do |label, w, m|
-        io.puts [label, w, *%i[seed cold warm floor].map { |k| m[k].round }].join("\t")
+        io.puts [label, w, *%i[seed cold warm floor seed_multi].map { |k| m[k].round }].join("\t")
       end
     end
   end
@@ -617,10 +702,10 @@ module PipelineBench
       per[:get_multi] = (now - t) / keys.size
     end
     client.close
-    format("Dalli %s, one key per call on loopback: `get` %.1f µs, `get_multi` %.1f µs (%.1f×). The seed chain " \
-           "above uses `get`; logstash-filter-memcached calls `get_multi` with each stanza's keys, so the seed's " \
-           "real pipeline pays at least this much more per field, before Logstash's own cost of its four " \
-           "conditionals, ruby and mutate filters per field.",
+    format("Dalli %s, one key per call#{ENV.fetch("BENCH_WHERE", ", memcached on loopback")}: `get` %.1f µs, `get_multi` %.1f µs (%.1f×). " \
+           "logstash-filter-memcached calls `get_multi` with each stanza's keys (one per stanza in the seed's " \
+           "pipeline); neither seed column includes Logstash's own cost of the seed's conditionals and its ruby " \
+           "and mutate filters per field.",
            Dalli::VERSION, per[:get] * 1e6, per[:get_multi] * 1e6, per[:get_multi] / per[:get])
   end
 
