@@ -75,6 +75,22 @@ RSpec.describe LogStash::Filters::MispEnrich do
       expect(event.get("[misp][type]")).to eq(%w[url ip-dst])
     end
 
+    it "keeps what [misp] and [threat] already hold and appends to their lists" do
+      event = run(plugin, [{ "destination" => { "ip" => "203.0.113.7" },
+                             "misp" => { "source" => "elsewhere" },
+                             "threat" => { "feed" => { "name" => "other" }, "enrichments" => [{ "indicator" => { "type" => "url" } }] } }]).first
+      expect(event.get("[misp][source]")).to eq("elsewhere")
+      expect(event.get("[misp][event_id]")).to eq(["7"])
+      expect(event.get("[threat][feed][name]")).to eq("other")
+      expect(event.get("[threat][enrichments]").map { |e| e["indicator"]["type"] }).to eq(%w[url ipv4-addr])
+    end
+
+    it "writes [misp] and [threat] whole on an event that has neither" do
+      event = run(plugin("misp_url" => "https://misp.example.org"), [{ "destination" => { "ip" => "203.0.113.7" } }]).first
+      expect(event.get("misp").keys).to eq(%w[event_id type url matches])
+      expect(event.get("threat").keys).to eq(["enrichments"])
+    end
+
     it "adds tag_on_match and links with misp_url" do
       f = plugin("tag_on_match" => ["misp_hit"], "misp_url" => "https://misp.example.org/")
       event = run(f, [{ "destination" => { "ip" => "203.0.113.7" } }]).first

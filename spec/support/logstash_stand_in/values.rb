@@ -36,8 +36,40 @@ module LogStashStandIn
       value.is_a?(Hash) || value.is_a?(Array)
     end
 
+    # Trees up to FAST_DEPTH levels (every event in practice) are converted
+    # by plain recursion, several times quicker than the walk below, which
+    # takes over for deeper trees and cycles (and raises on a cycle): both
+    # visit in the same order, so the same first error comes out of either.
+    FAST_DEPTH = 32
+    TOO_DEEP = Object.new.freeze
+
     def transform(root, mode)
       return leaf(root, mode) unless container?(root)
+      converted = shallow(root, mode, 0)
+      converted.equal?(TOO_DEEP) ? walk(root, mode) : converted
+    end
+
+    def shallow(value, mode, depth)
+      return TOO_DEEP if depth > FAST_DEPTH
+      if value.is_a?(Hash)
+        out = {}
+        value.each do |key, child|
+          converted = container?(child) ? shallow(child, mode, depth + 1) : leaf(child, mode)
+          return TOO_DEEP if converted.equal?(TOO_DEEP)
+          out[hash_key(key)] = converted
+        end
+      else
+        out = []
+        value.each do |child|
+          converted = container?(child) ? shallow(child, mode, depth + 1) : leaf(child, mode)
+          return TOO_DEEP if converted.equal?(TOO_DEEP)
+          out << converted
+        end
+      end
+      out
+    end
+
+    def walk(root, mode)
       out_root = root.is_a?(Hash) ? {} : []
       # The containers on the current path (a cycle check, not a "seen" set:
       # a container met twice off the path is copied twice, as Valuefier

@@ -26,15 +26,14 @@ module MispEnrich
       "named-pipe" => "artifact"
     }.freeze
     FILE_HASHES = %w[md5 sha1 sha224 sha256 sha384 sha512 ssdeep tlsh].freeze
+    THREAT_FIELDS = { "enrichments" => "[threat][enrichments]" }.freeze
+    EMPTY = {}.freeze
 
     # target: the result field (`misp`, or a reference like `[threat][misp]`);
     # misp_url: base URL for links, or nil; ecs: whether to write threat.enrichments.
     def initialize(target, misp_url, ecs)
-      base = target.to_s.start_with?("[") ? target.to_s : "[#{target}]"
-      @event_id_field = "#{base}[event_id]"
-      @type_field = "#{base}[type]"
-      @url_field = "#{base}[url]"
-      @matches_field = "#{base}[matches]"
+      @target = target.to_s.start_with?("[") ? target.to_s : "[#{target}]"
+      @fields = Hash[%w[event_id type url matches].map { |name| [name, "#{@target}[#{name}]"] }]
       @misp_url = misp_url
       @ecs = ecs
     end
@@ -49,20 +48,21 @@ module MispEnrich
       enrichments = []
       matches.each do |_slot, field, value, match|
         match.entries.each do |entry|
-          meta = metadata[entry.event_id] || {}
+          meta = metadata[entry.event_id] || EMPTY
           link = @misp_url && "#{@misp_url}/events/view/#{entry.event_id}"
+          tlp = self.class.tlp(meta["tags"])
           ids << entry.event_id
           types << entry.type
           urls << link if link
-          details << detail(field, value, match, entry, meta, link)
-          enrichments << enrichment(field, value, match, entry, meta, link) if @ecs
+          details << detail(field, value, match, entry, meta, link, tlp)
+          enrichments << enrichment(field, value, match, entry, meta, link, tlp) if @ecs
         end
       end
-      append(event, @event_id_field, ids)
-      append(event, @type_field, types)
-      append(event, @url_field, urls) unless urls.empty?
-      append(event, @matches_field, details)
-      append(event, "[threat][enrichments]", enrichments) unless enrichments.empty?
+      written = { "event_id" => ids, "type" => types }
+      written["url"] = urls unless urls.empty?
+      written["matches"] = details
+      put(event, @target, @fields, written)
+      put(event, "[threat]", THREAT_FIELDS, "enrichments" => enrichments) unless enrichments.empty?
     end
 
     # The TLP level of a tag list, as ECS writes it (`tlp:amber+strict` → `AMBER+STRICT`).
@@ -73,6 +73,17 @@ module MispEnrich
 
     private
 
+    # Writes `values` (name => Array) under `parent`: in one set when the
+    # event has no such field yet (the usual case), else appended field by
+    # field (`fields`: name => reference) to what is there.
+    def put(event, parent, fields, values)
+      if event.include?(parent)
+        values.each { |name, list| append(event, fields.fetch(name), list) }
+      else
+        event.set(parent, values)
+      end
+    end
+
     # Appends to an array field, as process_ioc.rb did (an existing scalar
     # becomes the first element).
     def append(event, field, values)
@@ -81,7 +92,7 @@ module MispEnrich
       event.set(field, current + values)
     end
 
-    def detail(field, value, match, entry, meta, link)
+    def detail(field, value, match, entry, meta, link, tlp)
       d = {
         "field" => field.name, "value" => value, "indicator" => match.value,
         "namespace" => match.namespace, "match" => match.kind.to_s,
@@ -92,17 +103,15 @@ module MispEnrich
       tags = Array(meta["tags"])
       unless tags.empty?
         d["tags"] = tags
-        tlp = self.class.tlp(tags)
         d["tlp"] = tlp if tlp
       end
       d
     end
 
-    def enrichment(field, value, match, entry, meta, link)
+    def enrichment(field, value, match, entry, meta, link, tlp)
       indicator = { "provider" => "MISP", "type" => ecs_type(match) }
       indicator["reference"] = link if link
       indicator["description"] = meta["info"] if present?(meta["info"])
-      tlp = self.class.tlp(meta["tags"])
       indicator["marking"] = { "tlp" => tlp } if tlp
       indicator.merge!(typed_fields(match))
       {
