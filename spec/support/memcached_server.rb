@@ -2,7 +2,11 @@
 # Test-only: a real memcached process on a free loopback port, started and
 # killed by the specs themselves (CI installs the Debian package; -u root is
 # needed only when the specs run as root, where memcached refuses otherwise).
+# With `auth: [user, password]` it runs with ASCII authentication
+# (`memcached -Y <auth file>`, 1.5.15 or later) and the helpers log in first.
 require "socket"
+require "tmpdir"
+require "fileutils"
 require "uri"
 
 module SpecSupport
@@ -16,15 +20,23 @@ module SpecSupport
   class MemcachedServer
     attr_reader :port
 
-    def initialize(port = SpecSupport.free_port)
+    # auth: nil, or [user, password] for a server that accepts only that login.
+    def initialize(port = SpecSupport.free_port, auth: nil)
       @port = port
+      @auth = auth
       start
     end
 
     def start
       return if @pid
-      @pid = Process.spawn("memcached", "-l", "127.0.0.1", "-p", @port.to_s, "-U", "0", "-u", "root",
-                           out: File::NULL, err: File::NULL)
+      args = ["-l", "127.0.0.1", "-p", @port.to_s, "-U", "0", "-u", "root"]
+      if @auth
+        @auth_dir = Dir.mktmpdir("memcached-auth")
+        auth_file = File.join(@auth_dir, "auth")
+        File.write(auth_file, "#{@auth[0]}:#{@auth[1]}\n")
+        args += ["-Y", auth_file]
+      end
+      @pid = Process.spawn("memcached", *args, out: File::NULL, err: File::NULL)
       deadline = Time.now + 10
       begin
         TCPSocket.new("127.0.0.1", @port).close
@@ -41,6 +53,8 @@ module SpecSupport
       Process.kill("KILL", @pid)
       Process.wait(@pid)
       @pid = nil
+      FileUtils.rm_rf(@auth_dir) if @auth_dir
+      @auth_dir = nil
     end
 
     def restart
@@ -63,7 +77,7 @@ module SpecSupport
 
     # The raw value stored under key, or nil.
     def get(key)
-      s = TCPSocket.new("127.0.0.1", @port)
+      s = connect
       s.write("get #{key}\r\n")
       header = s.gets
       return nil if header == "END\r\n"
@@ -74,7 +88,7 @@ module SpecSupport
 
     # Every key the server holds (memcached >= 1.4.31's metadump).
     def keys
-      s = TCPSocket.new("127.0.0.1", @port)
+      s = connect
       s.write("lru_crawler metadump all\r\n")
       keys = []
       while (line = s.gets) && line != "END\r\n"
@@ -87,8 +101,20 @@ module SpecSupport
 
     private
 
-    def command(text, expected)
+    # A connection, logged in when the server needs it (the login is a `set`
+    # whose data is "<user> <password>").
+    def connect
       s = TCPSocket.new("127.0.0.1", @port)
+      return s unless @auth
+      data = "#{@auth[0]} #{@auth[1]}"
+      s.write("set auth 0 0 #{data.bytesize}\r\n#{data}\r\n")
+      reply = s.gets
+      raise "memcached refused the login: #{reply.inspect}" unless reply == "STORED\r\n"
+      s
+    end
+
+    def command(text, expected)
+      s = connect
       s.write(text)
       reply = s.gets
       s.close

@@ -15,6 +15,7 @@
 //! - [`ServerRing`]: which of several memcached servers holds a key.
 //! - [`EventMeta`] and [`ranges`]: the extension keys (event metadata, the IP
 //!   range index) that seed pipelines never read.
+//! - [`Secret`]: a password or API key that never shows in `Debug` output.
 //!
 //! # Example
 //!
@@ -40,6 +41,7 @@ mod namespace;
 mod normalize;
 pub mod ranges;
 mod ring;
+pub mod secret;
 mod value;
 
 pub use error::{
@@ -51,4 +53,5 @@ pub use key::{is_safe_key, Keyspace, DIGEST_MARKER, MAX_KEY_BYTES};
 pub use namespace::{Namespace, ValueKind};
 pub use normalize::{normalize, Normalized, MAX_VALUE_BYTES};
 pub use ring::{ServerRing, DEFAULT_PORT};
+pub use secret::Secret;
 pub use value::{Entry, EntryList, Parsed};

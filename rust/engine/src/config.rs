@@ -1,10 +1,12 @@
 //! The engine's configuration: one JSON object (easy to build from Ruby), read
 //! strictly (unknown fields are errors, with the list of known ones), then
-//! checked as a whole into [`Settings`].
+//! checked as a whole into [`Settings`]. The memcached password is a
+//! [`Secret`]: never in `Debug` output, never serialised, scrubbed from
+//! error messages.
 
 use std::time::Duration;
 
-use misp_enrich_core::{Keyspace, ServerRing};
+use misp_enrich_core::{Keyspace, Secret, ServerRing};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ConfigError;
@@ -86,6 +88,14 @@ pub struct Config {
     /// enough). Default 16.
     #[serde(default = "defaults::max_idle_connections")]
     pub max_idle_connections: usize,
+    /// User name for memcached's ASCII protocol authentication (memcached
+    /// started with `-Y <auth file>`); with `password`, every new connection
+    /// logs in before its first lookup. Default: none.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Password for `username`. Never serialised, never in `Debug` output.
+    #[serde(default, skip_serializing)]
+    pub password: Option<Secret>,
 }
 
 /// Most idle connections kept per server.
@@ -149,16 +159,41 @@ impl Config {
             breaker_backoff_ms: defaults::breaker_backoff_ms(),
             event_metadata: defaults::event_metadata(),
             max_idle_connections: defaults::max_idle_connections(),
+            username: None,
+            password: None,
         }
     }
 
-    /// Reads a configuration from JSON. Unknown fields are errors.
+    /// Reads a configuration from JSON. Unknown fields are errors. An error
+    /// message never quotes the password (serde quotes values of the wrong
+    /// type).
     pub fn from_json(json: &str) -> Result<Self, ConfigError> {
-        serde_json::from_str(json).map_err(|e| ConfigError::new(e.to_string()))
+        serde_json::from_str(json).map_err(|e| {
+            let message = e.to_string();
+            let password = match serde_json::from_str(json) {
+                Ok(serde_json::Value::Object(fields)) => match fields.get("password") {
+                    Some(serde_json::Value::String(p)) => p.clone(),
+                    Some(other @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => {
+                        other.to_string()
+                    }
+                    _ => return ConfigError::new(message),
+                },
+                _ => return ConfigError::new(message),
+            };
+            ConfigError::new(Secret::new(&password).redact(&message))
+        })
     }
 
-    /// Checks the configuration as a whole.
+    /// Checks the configuration as a whole. Error messages quote values
+    /// (a prefix, a server): the password is scrubbed from them.
     pub(crate) fn settings(&self) -> Result<Settings, ConfigError> {
+        self.check().map_err(|e| match &self.password {
+            Some(p) => ConfigError::new(p.redact(&e.0)),
+            None => e,
+        })
+    }
+
+    fn check(&self) -> Result<Settings, ConfigError> {
         let ring = ServerRing::new(&self.servers).map_err(|e| ConfigError::new(e.to_string()))?;
         let keyspace = Keyspace::new(&self.prefix).map_err(|e| ConfigError::new(e.to_string()))?;
         let ms = Duration::from_millis;
@@ -193,6 +228,33 @@ impl Config {
                 self.max_idle_connections
             )));
         }
+        let login = match (&self.username, &self.password) {
+            (None, None) => None,
+            (Some(username), Some(password)) => {
+                misp_enrich_memcached::check_credentials(username, password.expose()).map_err(
+                    |_| {
+                        ConfigError::new(
+                            "`username` and `password` must be non-empty, without spaces or control characters \
+                             (memcached's login sends them as one space-separated line)",
+                        )
+                    },
+                )?;
+                Some(Login {
+                    username: username.clone(),
+                    password: password.clone(),
+                })
+            }
+            (Some(_), None) => {
+                return Err(ConfigError::new(
+                    "`username` is set but `password` is not: give both, or neither",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::new(
+                    "`password` is set but `username` is not: give both, or neither",
+                ))
+            }
+        };
         Ok(Settings {
             ring,
             keyspace,
@@ -209,8 +271,16 @@ impl Config {
             breaker_backoff: positive("breaker_backoff_ms", self.breaker_backoff_ms)?,
             event_metadata: self.event_metadata,
             max_idle_connections: self.max_idle_connections.max(1),
+            login,
         })
     }
+}
+
+/// A memcached user name and password (`Debug` hides the password).
+#[derive(Debug, Clone)]
+pub(crate) struct Login {
+    pub username: String,
+    pub password: Secret,
 }
 
 /// A checked configuration.
@@ -231,6 +301,7 @@ pub(crate) struct Settings {
     pub breaker_backoff: Duration,
     pub event_metadata: bool,
     pub max_idle_connections: usize,
+    pub login: Option<Login>,
 }
 
 #[cfg(test)]
@@ -267,5 +338,44 @@ mod tests {
                 || err(r#"{"servers":["a"],"cache_size":-1}"#).contains("invalid value")
         );
         assert!(err("not json").contains("expected"));
+        assert!(err(r#"{"servers":["a"],"username":"misp"}"#).contains("`password` is not"));
+        assert!(err(r#"{"servers":["a"],"password":"pw-123"}"#).contains("`username` is not"));
+        assert!(
+            err(r#"{"servers":["a"],"username":"mi sp","password":"pw-123"}"#)
+                .contains("without spaces")
+        );
+        assert!(
+            err(r#"{"servers":["a"],"username":"misp","password":"pw\r\nflush_all"}"#)
+                .contains("without spaces")
+        );
+    }
+
+    #[test]
+    fn the_password_never_shows() {
+        let json = r#"{"servers":["a"],"username":"misp","password":"s3cret-Pass"}"#;
+        let c = Config::from_json(json).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.password.as_ref().map(Secret::expose), Some("s3cret-Pass"));
+        let s = c.settings().unwrap_or_else(|e| panic!("{e}"));
+        for text in [
+            format!("{c:?}"),
+            format!("{s:?}"),
+            serde_json::to_string(&c).unwrap_or_default(),
+        ] {
+            assert!(text.contains("misp"), "{text}");
+            assert!(!text.contains("s3cret"), "{text}");
+        }
+        // serde quotes a value of the wrong type; the message does not.
+        for json in [
+            r#"{"servers":["a"],"username":"misp","password":987654321}"#,
+            r#"{"servers":["a"],"username":"misp","password":"s3cret-Pass","prefix":"s3cret-Pass"}"#,
+            r#"{"servers":"s3cret-Pass","username":"misp","password":"s3cret-Pass"}"#,
+        ] {
+            let e = Config::from_json(json)
+                .and_then(|c| c.settings().map(|_| ()))
+                .err()
+                .unwrap_or_else(|| panic!("{json} was accepted"))
+                .to_string();
+            assert!(!e.contains("s3cret") && !e.contains("987654321"), "{e}");
+        }
     }
 }

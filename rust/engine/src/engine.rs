@@ -29,7 +29,7 @@ use crate::config::{Config, DomainMatch, Settings};
 use crate::error::{ConfigError, WireError};
 use crate::fast::{self, Value};
 use crate::ranges::{self, RangeIndex};
-use crate::servers::{Breaker, FetchError, Server};
+use crate::servers::{self, Breaker, FetchError, Server};
 use crate::stats::{self, Counters, Delta, Latency, RangeStats, Stats, LATENCY_BUCKETS_US};
 use crate::wire::{self, namespace_id, Item, Kind};
 use crate::{hashes, suffix};
@@ -130,7 +130,13 @@ impl Engine {
             .iter()
             .map(|addr| {
                 let breaker = Breaker::new(settings.breaker_failures, settings.breaker_backoff);
-                Server::new(addr, timeouts, settings.max_idle_connections, breaker)
+                Server::new(
+                    addr,
+                    timeouts,
+                    settings.max_idle_connections,
+                    breaker,
+                    settings.login.clone(),
+                )
             })
             .collect();
         let inner = Arc::new(Inner {
@@ -667,6 +673,7 @@ impl Inner {
             timeouts,
             current.generation,
             current.len() == 0,
+            self.settings.login.as_ref(),
         );
         let mut state = self.range_state.lock().unwrap_or_else(|p| p.into_inner());
         match result {
@@ -682,9 +689,10 @@ impl Inner {
                 Ok(state.ranges as usize)
             }
             Err(e) => {
+                let message = servers::redact(self.settings.login.as_ref(), &e.to_string());
                 state.refresh_errors += 1;
-                state.last_error = Some(e.to_string());
-                Err(e.to_string())
+                state.last_error = Some(message.clone());
+                Err(message)
             }
         }
     }

@@ -20,6 +20,9 @@ use misp_enrich_core::{Entry, EntryList, Keyspace, ServerRing};
 use misp_enrich_memcached::{Connection, Timeouts};
 use thiserror::Error;
 
+use crate::config::Login;
+use crate::servers::{login_hint, open};
+
 /// Chunk counts above this are refused as corrupt (at 512 KiB per chunk,
 /// this is 2 GiB of ranges).
 const MAX_CHUNKS: u32 = 4096;
@@ -182,6 +185,7 @@ pub(crate) fn load(
     timeouts: Timeouts,
     current: Option<u64>,
     current_is_empty: bool,
+    login: Option<&Login>,
 ) -> Result<Option<RangeIndex>, RefreshError> {
     let mut conns: Vec<Option<Connection>> = ring.servers().iter().map(|_| None).collect();
     let mut get = |keys: &[String]| -> Result<Vec<Option<Vec<u8>>>, RefreshError> {
@@ -196,10 +200,11 @@ pub(crate) fn load(
             }
             let conn = match &mut conns[s] {
                 Some(c) => c,
-                slot => slot.insert(Connection::connect(&ring.servers()[s], timeouts)?),
+                slot => slot.insert(open(&ring.servers()[s], timeouts, login, None)?),
             };
             let ks: Vec<&String> = wanted.iter().map(|&i| &keys[i]).collect();
-            for (&i, item) in wanted.iter().zip(conn.get_multi(&ks, false)?) {
+            let items = conn.get_multi(&ks, false).map_err(login_hint)?;
+            for (&i, item) in wanted.iter().zip(items) {
                 out[i] = item.filter(|it| it.flags == 0).map(|it| it.value);
             }
         }

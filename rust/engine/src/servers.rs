@@ -5,6 +5,12 @@
 //! alone, pushes it back), so concurrent batches never wait on each other.
 //! A connection whose call failed is dropped, never reused.
 //!
+//! Login: with a user name and password configured, every new connection
+//! logs in (memcached's ASCII authentication, `memcached -Y`) before its
+//! first lookup, within the batch's deadline. A refused login, or a server
+//! that asks for one when none is configured, counts towards the breaker
+//! like a failed connect: every call would fail the same way.
+//!
 //! Deadlines: a connection is made with the configured connect and io
 //! timeouts, and the memcached client bounds every round trip by the io
 //! timeout. A connect or round trip starts only if it can end before the
@@ -14,11 +20,14 @@
 //! deadline at the start of each call; see the crate README.)
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crossbeam_queue::ArrayQueue;
 use misp_enrich_memcached::{Connection, Error, Item, Timeouts};
 use serde::Serialize;
+
+use crate::config::Login;
 
 /// A connect is not tried with less time than this (or its configured
 /// timeout, if shorter).
@@ -184,6 +193,11 @@ pub(crate) struct Server {
     pub breaker: Breaker,
     pub counters: ServerCounters,
     timeouts: Timeouts,
+    login: Option<Login>,
+    /// The message of the last failed call, while the last call failed
+    /// (`failing` tells without taking the lock).
+    last_error: Mutex<Option<String>>,
+    failing: AtomicBool,
 }
 
 /// A server's state and counters, as reported in the engine's stats.
@@ -213,16 +227,28 @@ pub struct ServerStats {
     pub out_of_time: u64,
     /// Idle connections now.
     pub idle_connections: usize,
+    /// Why the last call failed (connect, login, round trip), if it did;
+    /// never holds the password.
+    pub last_error: Option<String>,
 }
 
 impl Server {
-    pub(crate) fn new(addr: &str, timeouts: Timeouts, max_idle: usize, breaker: Breaker) -> Self {
+    pub(crate) fn new(
+        addr: &str,
+        timeouts: Timeouts,
+        max_idle: usize,
+        breaker: Breaker,
+        login: Option<Login>,
+    ) -> Self {
         Server {
             addr: addr.to_owned(),
             idle: ArrayQueue::new(max_idle),
             breaker,
             counters: ServerCounters::default(),
             timeouts,
+            login,
+            last_error: Mutex::new(None),
+            failing: AtomicBool::new(false),
         }
     }
 
@@ -240,12 +266,16 @@ impl Server {
         match self.call(keys, deadline) {
             Ok(items) => {
                 permit.success();
+                if self.failing.load(Relaxed) {
+                    self.set_last_error(None);
+                }
                 Ok(items)
             }
             // A server that refused a command is alive: only failures that
-            // may mean it is down or unreachable count towards the breaker.
+            // may mean it is down or unreachable, or that it refuses our
+            // login, count towards the breaker.
             Err(FetchError::Failed(e)) => {
-                if e.is_transient() {
+                if e.is_transient() || matches!(e, Error::Auth(_)) {
                     permit.failure();
                 } else {
                     permit.success();
@@ -282,6 +312,7 @@ impl Server {
                     conn = self.connect(deadline)?;
                 }
                 Err(e) => {
+                    let e = login_hint(e);
                     self.count_error(&e);
                     return Err(FetchError::Failed(e));
                 }
@@ -306,7 +337,7 @@ impl Server {
             connect,
             io: self.timeouts.io,
         };
-        Connection::connect(&self.addr, timeouts).map_err(|e| {
+        open(&self.addr, timeouts, self.login.as_ref(), Some(deadline)).map_err(|e| {
             self.count_error(&e);
             FetchError::Failed(e)
         })
@@ -317,6 +348,13 @@ impl Server {
         if matches!(e, Error::Timeout) {
             self.counters.timeouts.fetch_add(1, Relaxed);
         }
+        self.set_last_error(Some(redact(self.login.as_ref(), &e.to_string())));
+    }
+
+    fn set_last_error(&self, message: Option<String>) {
+        let mut last = self.last_error.lock().unwrap_or_else(|p| p.into_inner());
+        self.failing.store(message.is_some(), Relaxed);
+        *last = message;
     }
 
     pub(crate) fn stats(&self) -> ServerStats {
@@ -334,7 +372,54 @@ impl Server {
             breaker_rejected: c.rejected.load(Relaxed),
             out_of_time: c.no_time.load(Relaxed),
             idle_connections: self.idle.len(),
+            last_error: self
+                .last_error
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
         }
+    }
+}
+
+/// Connects to `addr` and, with a login, logs in before anything else is
+/// sent (both round trips of the login bounded by `deadline` too, if given).
+/// A server without authentication never receives the password.
+pub(crate) fn open(
+    addr: &str,
+    timeouts: Timeouts,
+    login: Option<&Login>,
+    deadline: Option<Instant>,
+) -> Result<Connection, Error> {
+    let mut conn = Connection::connect(addr, timeouts)?;
+    if let Some(login) = login {
+        if let Some(deadline) = deadline {
+            conn.set_deadline(deadline);
+        }
+        conn.authenticate(&login.username, login.password.expose())
+            .map_err(login_hint)?;
+    }
+    Ok(conn)
+}
+
+/// memcached started with `-Y` refuses every command of a connection that
+/// has not logged in (`CLIENT_ERROR unauthenticated`): that refusal becomes
+/// an authentication error that says what to configure.
+pub(crate) fn login_hint(e: Error) -> Error {
+    match e {
+        Error::Server(m) if m.contains("unauthenticated") => Error::Auth(
+            "memcached asks for a login (it runs with -Y <auth file>): configure a user name and password"
+                .into(),
+        ),
+        other => other,
+    }
+}
+
+/// `text` without the password of `login` (a message from a server may
+/// echo what it was sent).
+pub(crate) fn redact(login: Option<&Login>, text: &str) -> String {
+    match login {
+        Some(l) => l.password.redact(text),
+        None => text.to_owned(),
     }
 }
 

@@ -29,7 +29,7 @@ pub mod range_index;
 pub mod reconcile;
 pub mod record;
 pub mod run;
-pub mod secret;
+pub use misp_enrich_core::secret;
 pub mod store;
 pub mod summary;
 pub mod ui;

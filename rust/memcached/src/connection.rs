@@ -433,16 +433,12 @@ impl Connection {
     /// would store the password there as an ordinary value), `Ok(true)` once
     /// logged in, [`Error::Auth`] when the server refuses the pair or either
     /// contains whitespace or control characters (which the format cannot
-    /// carry).
+    /// carry, see [`check_credentials`]). A deadline from
+    /// [`Connection::set_deadline`] bounds both of its round trips.
     pub fn authenticate(&mut self, user: &str, password: &str) -> Result<bool, Error> {
-        let plain =
-            |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_graphic() || !c.is_ascii());
-        if !plain(user) || !plain(password) {
-            return Err(Error::Auth(
-                "the user name and password must be non-empty, without spaces or control characters"
-                    .into(),
-            ));
-        }
+        check_credentials(user, password)?;
+        // `begin_call` takes the deadline; the second round trip gets it again.
+        let overall = self.next_deadline;
         self.begin_call();
         self.out.clear();
         self.out.extend_from_slice(b"version\r\n");
@@ -456,6 +452,7 @@ impl Connection {
             Err(Error::Server(m)) if m.contains("unauthenticated") => {}
             Err(e) => return Err(e),
         }
+        self.next_deadline = overall;
         self.begin_call();
         self.out.clear();
         let data = format!("{user} {password}");
@@ -590,6 +587,22 @@ impl Connection {
             return Err(Error::Protocol("data block not ended by CRLF".into()));
         }
         Ok(value)
+    }
+}
+
+/// Checks a user name and password for [`Connection::authenticate`] without
+/// connecting: both non-empty, neither with spaces or control characters
+/// (the login sends them as one space-separated line). The error never
+/// quotes them.
+pub fn check_credentials(user: &str, password: &str) -> Result<(), Error> {
+    let plain = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_graphic() || !c.is_ascii());
+    if plain(user) && plain(password) {
+        Ok(())
+    } else {
+        Err(Error::Auth(
+            "the user name and password must be non-empty, without spaces or control characters"
+                .into(),
+        ))
     }
 }
 

@@ -26,7 +26,9 @@ mod connection;
 mod error;
 mod pool;
 
-pub use connection::{Connection, DumpedKey, Item, Metadump, Op, Reply, Timeouts, MAX_VALUE_BYTES};
+pub use connection::{
+    check_credentials, Connection, DumpedKey, Item, Metadump, Op, Reply, Timeouts, MAX_VALUE_BYTES,
+};
 pub use error::Error;
 pub use pool::Pool;
 

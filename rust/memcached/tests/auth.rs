@@ -92,3 +92,45 @@ fn a_server_without_authentication_never_gets_the_password() {
     assert!(keys.is_empty(), "{keys:?}");
     assert_eq!(c.get_multi(&["auth"], false).unwrap(), vec![None]);
 }
+
+#[test]
+fn a_deadline_bounds_both_round_trips_of_the_login() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::time::Instant;
+    // A server that asks for the login at once, then never answers it.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let server = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut writer = stream.try_clone().unwrap();
+        let mut lines = BufReader::new(stream).lines();
+        let _version = lines.next();
+        writer
+            .write_all(b"CLIENT_ERROR unauthenticated\r\n")
+            .unwrap();
+        // Hold the connection until the client gives up.
+        lines.map_while(Result::ok).count()
+    });
+    let mut c = Connection::connect(
+        &addr,
+        Timeouts {
+            connect: Duration::from_secs(1),
+            io: Duration::from_secs(5),
+        },
+    )
+    .unwrap();
+    let started = Instant::now();
+    c.set_deadline(started + Duration::from_millis(200));
+    assert!(matches!(
+        c.authenticate("misp", "s3cret-Pass"),
+        Err(Error::Timeout)
+    ));
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(2),
+        "the login waited {took:?}, past its 200 ms deadline (io timeout 5 s)"
+    );
+    drop(c);
+    // The set line and the data line reached the server.
+    assert_eq!(server.join().unwrap(), 2);
+}

@@ -23,6 +23,12 @@ class LogStash::Filters::MispEnrich < LogStash::Filters::Base
   # same `host:port` strings in both.
   config :memcached, :validate => :array, :default => ["127.0.0.1:11211"]
 
+  # Login for memcached started with ASCII authentication (`memcached -Y
+  # <auth file>`, lines `user:password`): every new connection logs in first.
+  # Set both or neither. The password never reaches a log line or the stats.
+  config :memcached_username, :validate => :string
+  config :memcached_password, :validate => :password
+
   # Key prefix: keys are `<prefix>-<namespace>:<value>` (the seed's `misp`).
   config :prefix, :validate => :string, :default => "misp"
 
@@ -128,7 +134,7 @@ class LogStash::Filters::MispEnrich < LogStash::Filters::Base
 
   def create_engine
     timeout = @timeout_ms.to_i
-    Native::Engine.new(
+    config = {
       "servers" => @memcached, "prefix" => @prefix,
       "connect_timeout_ms" => [100, [timeout / 2, 1].max].min,
       "io_timeout_ms" => [timeout / 2, 1].max,
@@ -136,11 +142,32 @@ class LogStash::Filters::MispEnrich < LogStash::Filters::Base
       "cache_size" => @cache_size.to_i, "cache_ttl_ms" => (@cache_ttl * 1000).to_i,
       "negative_ttl_ms" => (@negative_cache_ttl * 1000).to_i,
       "domain_match" => @domain_match, "range_refresh_ms" => (@range_refresh_interval * 1000).to_i
-    )
+    }.merge(memcached_login)
+    engine = Native::Engine.new(config)
+    # Creating the engine read the range index once: a refused login shows there.
+    refused = engine.stats.fetch("ranges", {})["last_error"].to_s
+    if refused.include?("authentication failed")
+      logger.error("misp_enrich: cannot log in to memcached; events will be tagged with tag_on_failure until " \
+                   "`memcached_username` and `memcached_password` match a line of its auth file", :error => refused)
+    end
+    engine
   rescue Native::LoadError => e
     raise LogStash::ConfigurationError, "misp_enrich: #{e.message}"
   rescue Native::Error => e
     raise LogStash::ConfigurationError, "misp_enrich: invalid settings: #{e.message}"
+  end
+
+  # The engine's "username"/"password" (both or neither; empty is unset).
+  def memcached_login
+    username = @memcached_username.to_s
+    password = @memcached_password ? @memcached_password.value.to_s : ""
+    return {} if username.empty? && password.empty?
+    if username.empty? || password.empty?
+      raise LogStash::ConfigurationError,
+            "misp_enrich: set both `memcached_username` and `memcached_password`, or neither " \
+            "(#{username.empty? ? 'memcached_username' : 'memcached_password'} is missing)"
+    end
+    { "username" => username, "password" => password }
   end
 
   # Every value of every configured field of every event, as engine items

@@ -1,12 +1,17 @@
-//! The MISP API key, wrapped so that it cannot reach a log line, an error
-//! message or a summary by accident: `Debug` and `Display` print `***`, and
-//! [`Secret::redact`] scrubs it from text that came from elsewhere (a server
-//! that echoes the request, a config error that quotes a line).
+//! Secrets (misp-load's MISP API key, the memcached password of misp-load
+//! and of the plugin's engine), wrapped so that they cannot reach a log line,
+//! an error message, a summary or a stats snapshot by accident: `Debug` and
+//! `Display` print `***`, there is no `Serialize`, and [`Secret::redact`]
+//! scrubs the value from text that came from elsewhere (a server that echoes
+//! the request, a config error that quotes a line).
 
 use std::fmt;
 
+use serde::{Deserialize, Deserializer};
+
 /// A secret string. Only [`Secret::expose`] gives the value, for the one
-/// place that needs it (the `Authorization` header).
+/// place that needs it (the `Authorization` header, the memcached login).
+/// Read from configuration as a plain string (`Deserialize`), never written.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
@@ -29,6 +34,12 @@ impl Secret {
             return text.to_owned();
         }
         text.replace(&self.0, "***")
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(|s| Secret::new(&s))
     }
 }
 
@@ -59,5 +70,14 @@ mod tests {
             s.redact("key IT8iRMSIegXeTdzAHJhMBsTg1bUcYWSsg3vsTgPr rejected"),
             "key *** rejected"
         );
+    }
+
+    #[test]
+    fn reads_from_json_and_stays_hidden() {
+        let s: Secret =
+            serde_json::from_str(r#"" pass-word-1 ""#).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.expose(), "pass-word-1");
+        assert_eq!(format!("{s:?}"), "Secret(***)");
+        assert!(serde_json::from_str::<Secret>("42").is_err());
     }
 }
