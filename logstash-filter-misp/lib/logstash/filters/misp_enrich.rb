@@ -65,6 +65,10 @@ class LogStash::Filters::MispEnrich < LogStash::Filters::Base
   # Seconds between reloads of the CIDR range index misp-load writes.
   config :range_refresh_interval, :validate => :number, :default => 300
 
+  # Seconds a memcached server is not asked after repeated failures (its
+  # circuit breaker is open: its lookups fail at once); then one probe.
+  config :breaker_backoff, :validate => :number, :default => 5
+
   # Tags added to events that matched.
   config :tag_on_match, :validate => :array, :default => []
 
@@ -125,7 +129,7 @@ class LogStash::Filters::MispEnrich < LogStash::Filters::Base
   def validate_numbers
     { "cache_size" => [@cache_size, 0], "range_refresh_interval" => [@range_refresh_interval, 0],
       "cache_ttl" => [@cache_ttl, nil], "negative_cache_ttl" => [@negative_cache_ttl, nil],
-      "timeout_ms" => [@timeout_ms, nil] }.each do |name, (value, zero_ok)|
+      "timeout_ms" => [@timeout_ms, nil], "breaker_backoff" => [@breaker_backoff, nil] }.each do |name, (value, zero_ok)|
       next if value > 0 || (zero_ok && value == 0)
       raise LogStash::ConfigurationError,
             "misp_enrich: `#{name}` must be #{zero_ok ? 'zero or more' : 'more than zero'}, got #{value}"
@@ -141,7 +145,8 @@ class LogStash::Filters::MispEnrich < LogStash::Filters::Base
       "batch_timeout_ms" => timeout,
       "cache_size" => @cache_size.to_i, "cache_ttl_ms" => (@cache_ttl * 1000).to_i,
       "negative_ttl_ms" => (@negative_cache_ttl * 1000).to_i,
-      "domain_match" => @domain_match, "range_refresh_ms" => (@range_refresh_interval * 1000).to_i
+      "domain_match" => @domain_match, "range_refresh_ms" => (@range_refresh_interval * 1000).to_i,
+      "breaker_backoff_ms" => [(@breaker_backoff * 1000).round, 1].max
     }.merge(memcached_login)
     engine = Native::Engine.new(config)
     # Creating the engine read the range index once: a refused login shows there.
