@@ -15,9 +15,9 @@
 //! timeouts, and the memcached client bounds every round trip by the io
 //! timeout. A connect or round trip starts only if it can end before the
 //! batch's deadline, so no batch waits longer than `batch_timeout` in total
-//! whatever the servers do. (The client's `Connection::set_deadline` would
-//! let a round trip use exactly the time left, but the client resets the
-//! deadline at the start of each call; see the crate README.)
+//! whatever the servers do. The login of a new connection is bounded by the
+//! batch's deadline itself (`Connection::set_deadline`, which applies to the
+//! next call only, the earlier of it and the io timeout winning).
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
