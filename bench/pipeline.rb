@@ -19,7 +19,8 @@
 # Environment: BENCH_EVENTS (events per run, default 50000), BENCH_REPS
 # (runs per measurement, median reported, default 5), BENCH_HITS (percent,
 # default "1 10"), BENCH_WORKERS (default "1 2"), BENCH_SEED (default 42),
-# BENCH_NO_DISTINCT (skip the all-distinct set), BENCH_WHERE (appended to
+# BENCH_NO_DISTINCT (skip the all-distinct set), BENCH_WARMUP_EVENTS (events
+# through misp_enrich before timing, default 1000000), BENCH_WHERE (appended to
 # each set's label, e.g. ", memcached behind latency-proxy").
 root = File.expand_path("..", __dir__)
 $LOAD_PATH.unshift(File.join(root, "logstash-filter-misp/lib"), File.join(root, "spec/support"))
@@ -581,16 +582,27 @@ module PipelineBench
     end
     abort "misp_enrich and the seed chain disagree" if checks.any? { |_, _, m, _| m > 0 }
 
-    # JIT warm-up: every variant on each set, both worker counts.
-    warm_up = Integer(ENV.fetch("BENCH_WARMUP", "2"))
-    warm_up.times do
+    # JIT warm-up. misp_enrich's Ruby path keeps getting faster for several
+    # hundred thousand events (JRuby compiles it, then the JVM recompiles),
+    # so it runs, cold and warm, with the floor beside it, until
+    # BENCH_WARMUP_EVENTS events in all have gone through it (default
+    # 1,000,000), whatever the size of the sets; each seed chain gets 40
+    # batches per set and worker count (it is bound by round trips).
+    budget = Integer(ENV.fetch("BENCH_WARMUP_EVENTS", "1000000"))
+    sets.each do |label, _, _|
+      worker_counts.each do |w|
+        f = seed(addr); run(f, reset!(events[label].first(40)), w); f.close
+        f = seed_get_multi(addr); run(f, reset!(events[label].first(40)), w); f.close
+      end
+    end
+    passed = 0
+    while passed < budget
       sets.each do |label, _, _|
         b = events[label]
         worker_counts.each do |w|
-          f = seed(addr); run(f, reset!(b.first(40)), w); f.close
-          f = seed_get_multi(addr); run(f, reset!(b.first(40)), w); f.close
           f = misp_enrich(addr, misp_url); run(f, reset!(b), w); run(f, reset!(b), w); f.close
           run(floor, reset!(b), w)
+          passed += 2 * b.sum(&:size)
         end
       end
     end
