@@ -290,9 +290,12 @@ impl Connection {
         self.out.extend_from_slice(b"version\r\n");
         self.flush_out()?;
         let line = self.read_line()?;
-        line.strip_prefix(b"VERSION ")
+        let version = line
+            .strip_prefix(b"VERSION ")
             .map(|v| String::from_utf8_lossy(v).into_owned())
-            .ok_or_else(|| Error::protocol("expected VERSION", &line))
+            .ok_or_else(|| Error::protocol("expected VERSION", &line))?;
+        self.check_nothing_left()?;
+        Ok(version)
     }
 
     /// The server's general statistics (`stats` command) as name/value pairs.
@@ -305,6 +308,7 @@ impl Connection {
         loop {
             let line = self.read_line()?;
             if line == b"END" {
+                self.check_nothing_left()?;
                 return Ok(stats);
             }
             let text = String::from_utf8_lossy(&line);

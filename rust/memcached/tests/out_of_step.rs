@@ -8,7 +8,7 @@
 //! garbage-reply specs (spec/reliability/garbage_replies_spec.rb). Now the
 //! call that leaves bytes behind fails, and the connection is not reused.
 //! The same holds for pipelined writes (`execute`, one check per batch),
-//! guarded deletes and the login of `authenticate`.
+//! guarded deletes, the login of `authenticate`, `version` and `stats`.
 #![allow(clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader, Write};
@@ -200,4 +200,27 @@ fn an_extra_line_after_the_version_of_a_server_without_auth_fails_the_login() {
     let (addr, _server) = scripted(vec![(1, b"VERSION 1.6.21\r\nEND\r\n".to_vec())]);
     let mut c = connect(&addr);
     assert_left_over(c.authenticate("misp", "pw"), "END");
+}
+
+#[test]
+fn an_extra_line_after_a_version_fails_the_call() {
+    let addr = server(b"VERSION 1.6.18\r\nEND\r\n");
+    assert_left_over(connect(&addr).version(), "END");
+}
+
+#[test]
+fn an_extra_line_after_stats_fails_the_call() {
+    let addr = server(b"STAT pid 1\r\nEND\r\nEND\r\n");
+    assert_left_over(connect(&addr).stats(), "END");
+}
+
+#[test]
+fn an_exact_version_and_stats_leave_the_connection_usable() {
+    let (addr, _lines) = scripted(vec![
+        (1, b"VERSION 1.6.18\r\n".to_vec()),
+        (1, b"STAT pid 1\r\nSTAT uptime 5\r\nEND\r\n".to_vec()),
+    ]);
+    let mut conn = connect(&addr);
+    assert_eq!(conn.version().unwrap(), "1.6.18");
+    assert_eq!(conn.stats().unwrap().len(), 2);
 }
