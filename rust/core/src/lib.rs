@@ -35,6 +35,8 @@
 
 mod error;
 mod event;
+#[cfg(feature = "fuzz-harness")]
+pub mod fuzz_harness;
 mod key;
 pub mod misp_type;
 mod namespace;

@@ -2,92 +2,25 @@
 //! ([`EntryList::parse`]), the normalisers of every namespace and the key
 //! rule, on generated hostile and near-valid input.
 //!
-//! Cases per property: `PROPTEST_CASES` (default 1,500 here; CI runs 20,000
-//! in the debug build, overflow checks on), within a time budget of
-//! `FUZZ_SECONDS` per property (default 60): past it, remaining cases are
-//! skipped and the count actually run is reported. Each property writes its row to
-//! `target/reliability/fuzz-core-<name>.tsv` for docs/RELIABILITY.md.
+//! Run by misp_enrich_core::fuzz_harness: 1,500 cases per property here
+//! unless `PROPTEST_CASES` says otherwise (CI runs 20,000 in the debug
+//! build, overflow checks on), rows in `target/reliability/fuzz-core-*.tsv`.
 #![allow(clippy::unwrap_used)]
 
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
 
+use misp_enrich_core::fuzz_harness::FuzzSuite;
 use misp_enrich_core::{
     is_safe_key, normalize, Entry, EntryList, Keyspace, Namespace, Normalized, ValueKind,
     MAX_KEY_BYTES, MAX_VALUE_BYTES,
 };
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use proptest::test_runner::TestCaseError;
 
-const DEFAULT_CASES: u32 = 1_500;
-
-/// Runs `test` on values of `strategy` like `proptest!` does, within the
-/// case count and time budget, and records the outcome.
-fn fuzz<S: Strategy>(
-    name: &str,
-    target: &str,
-    invariants: &str,
-    strategy: S,
-    test: impl Fn(S::Value) -> Result<(), TestCaseError>,
-) {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(DEFAULT_CASES);
-    let budget = Duration::from_secs(
-        std::env::var("FUZZ_SECONDS")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(60),
-    );
-    let mut runner = TestRunner::new(Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    });
-    let started = Instant::now();
-    let ran = AtomicU64::new(0);
-    let result = runner.run(&strategy, |v| {
-        if started.elapsed() > budget {
-            return Ok(());
-        }
-        ran.fetch_add(1, Ordering::Relaxed);
-        test(v)
-    });
-    let verdict = match &result {
-        Ok(()) => "pass".to_owned(),
-        Err(e) => format!("FAIL: {e}"),
-    };
-    record(
-        name,
-        target,
-        invariants,
-        &format!(
-            "{verdict}: {} cases in {:.1} s",
-            ran.load(Ordering::Relaxed),
-            started.elapsed().as_secs_f64()
-        ),
-    );
-    if let Err(e) = result {
-        panic!("{name}: {e}");
-    }
-}
-
-fn record(name: &str, target: &str, invariants: &str, result: &str) {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/reliability");
-    let clean = |s: &str| s.replace(['\t', '\n', '\r'], " ");
-    let _ = std::fs::create_dir_all(&dir);
-    let _ = std::fs::write(
-        dir.join(format!("fuzz-core-{name}.tsv")),
-        format!(
-            "#section\tFuzzing (proptest on the stable toolchain; cases per run in each row)\n{}\t{}\t{}\n",
-            clean(target),
-            clean(invariants),
-            clean(result)
-        ),
-    );
-}
+const FUZZ: FuzzSuite = FuzzSuite {
+    name: "core",
+    default_cases: 1_500,
+};
 
 /// Hostile text: anything, anything with memcached commands after CR LF,
 /// near-values with separators and odd whitespace, raw bytes made text.
@@ -115,7 +48,7 @@ fn entry_parts() -> impl Strategy<Value = String> {
 
 #[test]
 fn codec() {
-    fuzz(
+    FUZZ.run(
         "codec",
         "value codec: EntryList::parse (core)",
         "no panic; every entry kept is valid (Entry::new accepts it again); writing and re-parsing gives the same entries with nothing malformed; parsing is idempotent; the written form has no CR, LF, NUL or empty part",
@@ -254,7 +187,7 @@ fn case_insensitive(ns: Namespace) -> bool {
 fn normalise_every_namespace() {
     let per_ns =
         prop::sample::select(Namespace::ALL.to_vec()).prop_flat_map(|ns| (Just(ns), value_for(ns)));
-    fuzz(
+    FUZZ.run(
         "normalise",
         &format!(
             "normalisers of all {} namespaces (core normalize) and the key rule",
@@ -280,7 +213,7 @@ fn normalise_every_namespace() {
 
 #[test]
 fn keys_are_injective() {
-    fuzz(
+    FUZZ.run(
         "keys",
         "key rule (Keyspace::key, event_key)",
         "no panic; two different values never share a key in one namespace (verbatim and digest forms cannot collide); event keys are safe",

@@ -4,11 +4,9 @@
 //! and the engine configuration parser (and engines built from what it
 //! accepts). Plus the regression test of the Sysmon `Hashes` cap.
 //!
-//! Cases per property: `PROPTEST_CASES` (default 1,000 here; CI runs 20,000
-//! in the debug build, overflow checks on), within a time budget of
-//! `FUZZ_SECONDS` per property (default 60): past it, remaining cases are
-//! skipped and the count actually run is reported. Each property writes its row to
-//! `target/reliability/fuzz-engine-<name>.tsv` for docs/RELIABILITY.md.
+//! Run by misp_enrich_core::fuzz_harness: 1,000 cases per property here
+//! unless `PROPTEST_CASES` says otherwise (CI runs 20,000 in the debug
+//! build, overflow checks on), rows in `target/reliability/fuzz-engine-*.tsv`.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -19,91 +17,17 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::*;
+use misp_enrich_core::fuzz_harness::FuzzSuite;
 use misp_enrich_core::{normalize, EntryList, Namespace, Normalized};
 use misp_enrich_engine::wire::{decode, encode_request, Kind, RESULT_MAGIC};
 use misp_enrich_engine::{Config, Engine};
 use proptest::prelude::*;
-use proptest::test_runner::{Config as RunnerConfig, TestCaseError, TestRunner};
+use proptest::test_runner::TestCaseError;
 
-const DEFAULT_CASES: u32 = 1_000;
-
-fn fuzz<S: Strategy>(
-    name: &str,
-    target: &str,
-    invariants: &str,
-    strategy: S,
-    test: impl Fn(S::Value) -> Result<(), TestCaseError>,
-) {
-    fuzz_noting(name, target, invariants, strategy, test, String::new);
-}
-
-/// [`fuzz`], with a note on what the cases covered added to the result.
-fn fuzz_noting<S: Strategy>(
-    name: &str,
-    target: &str,
-    invariants: &str,
-    strategy: S,
-    test: impl Fn(S::Value) -> Result<(), TestCaseError>,
-    note: impl Fn() -> String,
-) {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(DEFAULT_CASES);
-    let budget = Duration::from_secs(
-        std::env::var("FUZZ_SECONDS")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(60),
-    );
-    let mut runner = TestRunner::new(RunnerConfig {
-        cases,
-        failure_persistence: None,
-        ..RunnerConfig::default()
-    });
-    let started = Instant::now();
-    let ran = AtomicU64::new(0);
-    let result = runner.run(&strategy, |v| {
-        if started.elapsed() > budget {
-            return Ok(());
-        }
-        ran.fetch_add(1, Ordering::Relaxed);
-        test(v)
-    });
-    let verdict = match &result {
-        Ok(()) => "pass".to_owned(),
-        Err(e) => format!("FAIL: {e}"),
-    };
-    record(
-        name,
-        target,
-        invariants,
-        &format!(
-            "{verdict}: {} cases in {:.1} s{}",
-            ran.load(Ordering::Relaxed),
-            started.elapsed().as_secs_f64(),
-            note()
-        ),
-    );
-    if let Err(e) = result {
-        panic!("{name}: {e}");
-    }
-}
-
-fn record(name: &str, target: &str, invariants: &str, result: &str) {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/reliability");
-    let clean = |s: &str| s.replace(['\t', '\n', '\r'], " ");
-    let _ = std::fs::create_dir_all(&dir);
-    let _ = std::fs::write(
-        dir.join(format!("fuzz-engine-{name}.tsv")),
-        format!(
-            "#section\tFuzzing (proptest on the stable toolchain; cases per run in each row)\n{}\t{}\t{}\n",
-            clean(target),
-            clean(invariants),
-            clean(result)
-        ),
-    );
-}
+const FUZZ: FuzzSuite = FuzzSuite {
+    name: "engine",
+    default_cases: 1_000,
+};
 
 fn kinds() -> impl Strategy<Value = Kind> {
     let n = Kind::all().count() as u8;
@@ -182,7 +106,7 @@ fn batch_buffers() -> impl Strategy<Value = Vec<u8>> {
 
 #[test]
 fn wire_decoder() {
-    fuzz(
+    FUZZ.run(
         "wire",
         "batch wire decoder (engine wire::decode, format MEL1)",
         "no panic; an accepted buffer re-encodes to exactly the same bytes (every byte read once, none past the end, none left over); a refused one gives a message, naming an offset inside the buffer when truncated",
@@ -430,7 +354,7 @@ fn engine_batches() {
     let store = start_store();
     let engine = fuzz_engine(&store);
     let ns_names: Vec<&str> = Kind::all().map(Kind::name).collect();
-    fuzz(
+    FUZZ.run(
         "engine",
         "whole batches through a real engine and memcached (engine lookup_wire, result format MER1)",
         "no panic, no error for a well-formed batch; the result parses strictly (slots ascending and unique, each one the batch sent, known namespace ids and kinds, nothing after the end); every item spelling a stored indicator gets it (the engine's fast paths agree with the core's normalisation); every match is a stored indicator the slot's values ask for, with its stored entries; no slot flagged failed while memcached is up; event metadata only for matched events, re-serialised (unknown fields dropped)",
@@ -675,7 +599,7 @@ fn config_parser() {
     let port = closed_port();
     let accepted = AtomicU64::new(0);
     let built = AtomicU64::new(0);
-    fuzz_noting(
+    FUZZ.run_noting(
         "config",
         "engine configuration parser (Config::from_json) and Engine::new on what it accepts",
         "no panic; a refused configuration gives a non-empty message (naming the field for unknown ones); an accepted one builds an engine or gives a message, and that engine answers a lookup (servers down: slots flagged failed, within its budget) and frees cleanly",
