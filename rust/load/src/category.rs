@@ -102,32 +102,16 @@ impl Category {
         }
     }
 
-    /// The types the seed's loader fetched for this category.
+    /// The types the seed's loader fetched for this category: the first
+    /// ones of [`Category::types`], which lists them first.
     pub const fn seed_types(self) -> &'static [&'static str] {
-        match self {
-            Category::Hash => &[
-                "md5",
-                "sha1",
-                "sha256",
-                "sha512",
-                "imphash",
-                "filename|md5",
-                "filename|sha1",
-                "filename|sha256",
-                "filename|sha512",
-                "filename|imphash",
-            ],
-            Category::Network => &[
-                "ip-src",
-                "ip-dst",
-                "domain",
-                "ip-src|port",
-                "ip-dst|port",
-                "domain|ip",
-            ],
-            Category::Web => &["url"],
-            Category::Email | Category::Host => &[],
-        }
+        let count = match self {
+            Category::Hash => 10,
+            Category::Network => 6,
+            Category::Web => 1,
+            Category::Email | Category::Host => 0,
+        };
+        self.types().split_at(count).0
     }
 
     /// The category of a MISP type, if it is loaded at all.
@@ -198,6 +182,34 @@ mod tests {
             }
         }
         assert_eq!(Category::Web.seed_types(), &["url"]);
+        // The seed's types (the namespace table of shared/seed/getting_started.md).
+        assert_eq!(
+            Category::Hash.seed_types(),
+            &[
+                "md5",
+                "sha1",
+                "sha256",
+                "sha512",
+                "imphash",
+                "filename|md5",
+                "filename|sha1",
+                "filename|sha256",
+                "filename|sha512",
+                "filename|imphash"
+            ]
+        );
+        assert_eq!(
+            Category::Network.seed_types(),
+            &[
+                "ip-src",
+                "ip-dst",
+                "domain",
+                "ip-src|port",
+                "ip-dst|port",
+                "domain|ip"
+            ]
+        );
+        assert!(Category::Email.seed_types().is_empty() && Category::Host.seed_types().is_empty());
         assert_eq!(Category::of_type("domain|ip"), Some(Category::Network));
         assert_eq!(Category::of_type("filename|imphash"), Some(Category::Hash));
         assert_eq!(Category::of_type("named pipe"), Some(Category::Host));
