@@ -580,34 +580,18 @@ impl Store {
             }
             return Ok(out);
         }
-        let f = &f;
-        thread::scope(|scope| {
-            let handles: Vec<_> = self
-                .servers
-                .iter_mut()
-                .zip(groups)
-                .map(|(server, group)| {
-                    scope.spawn(move || {
-                        if group.is_empty() {
-                            Ok(R::default())
-                        } else {
-                            f(server, group)
-                        }
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(StoreError::Contention {
-                            server: "(worker thread panicked)".into(),
-                            keys: 0,
-                        })
-                    })
-                })
-                .collect()
-        })
+        in_parallel(
+            self.servers.iter_mut().zip(groups).collect(),
+            |(server, group)| {
+                if group.is_empty() {
+                    Ok(R::default())
+                } else {
+                    f(server, group)
+                }
+            },
+        )
+        .into_iter()
+        .collect()
     }
 
     /// Splits `items` into one group per server.
@@ -657,23 +641,7 @@ impl Store {
             }
             return Ok(total);
         }
-        let results: Vec<Result<Merged, StoreError>> = thread::scope(|scope| {
-            let handles: Vec<_> = jobs
-                .into_iter()
-                .map(|(server, items)| scope.spawn(move || server.merge(items, dry_run)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(StoreError::Contention {
-                            server: "(worker thread panicked)".into(),
-                            keys: 0,
-                        })
-                    })
-                })
-                .collect()
-        });
+        let results = in_parallel(jobs, |(server, items)| server.merge(items, dry_run));
         for r in results {
             add(r?);
         }
@@ -833,4 +801,30 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// Runs `f` on every job, each on its own scoped thread, and returns the
+/// results in job order; a thread that panicked gives an error.
+fn in_parallel<J: Send, R: Send>(
+    jobs: Vec<J>,
+    f: impl Fn(J) -> Result<R, StoreError> + Sync,
+) -> Vec<Result<R, StoreError>> {
+    let f = &f;
+    thread::scope(|scope| {
+        let handles: Vec<_> = jobs
+            .into_iter()
+            .map(|job| scope.spawn(move || f(job)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(StoreError::Contention {
+                        server: "(worker thread panicked)".into(),
+                        keys: 0,
+                    })
+                })
+            })
+            .collect()
+    })
 }
