@@ -834,25 +834,7 @@ mod tests {
     use super::*;
 
     /// The config of the seed's getting_started.md, verbatim.
-    const SEED: &str = r#"memcached:
-  host: 127.0.0.1
-  port: 11211
-misp:
-  url: https://127.0.0.1
-  token: "IT8iRMSIegXeTdzAHJhMBsTg1bUcYWSsg3vsTgPr"
-  ignore_cert_errors: true
-  initial_event_timestamp: 365d
-  refresh_event_timestamp: 1h
-hash:
-  enabled: true
-  expires: 0
-network:
-  enabled: true
-  expires: 0
-web:
-  enabled: true
-  expires: 0
-"#;
+    const SEED: &str = include_str!("../tests/fixtures/seed-config.yml");
 
     fn no_env(_: &str) -> Option<String> {
         None

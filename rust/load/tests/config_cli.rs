@@ -9,25 +9,7 @@ use common::*;
 use serde_json::json;
 
 /// The config.yml of the seed's getting_started.md, verbatim.
-const SEED_CONFIG: &str = r#"memcached:
-  host: 127.0.0.1
-  port: 11211
-misp:
-  url: https://127.0.0.1
-  token: "IT8iRMSIegXeTdzAHJhMBsTg1bUcYWSsg3vsTgPr"
-  ignore_cert_errors: true
-  initial_event_timestamp: 365d
-  refresh_event_timestamp: 1h
-hash:
-  enabled: true
-  expires: 0
-network:
-  enabled: true
-  expires: 0
-web:
-  enabled: true
-  expires: 0
-"#;
+const SEED_CONFIG: &str = include_str!("fixtures/seed-config.yml");
 
 #[test]
 fn the_seed_config_is_accepted_as_is() {
