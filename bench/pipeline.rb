@@ -27,8 +27,7 @@ $LOAD_PATH.unshift(File.join(root, "logstash-filter-misp/lib"), File.join(root, 
 require "logstash_stand_in"
 require "logstash/filters/misp_enrich"
 require "seed_chain"
-require "socket"
-require "uri"
+require "memcached_server"
 require "ipaddr"
 require "json"
 require "set"
@@ -103,40 +102,6 @@ module PipelineBench
     end
   end
 
-  # --------------------------------------------------------------- memcached
-
-  module Memcached
-    module_function
-
-    def connect(addr)
-      host, port = addr.split(":")
-      TCPSocket.new(host, port.to_i)
-    end
-
-    # Every key the server holds (lru_crawler metadump; keys are URL-encoded).
-    def keys(addr)
-      s = connect(addr)
-      s.write("lru_crawler metadump all\r\n")
-      keys = []
-      while (line = s.gets) && line != "END\r\n"
-        k = line[/\Akey=(\S+)/, 1]
-        keys << URI.decode_www_form_component(k) if k
-      end
-      s.close
-      keys
-    end
-
-    def get(addr, key)
-      s = connect(addr)
-      s.write("get #{key}\r\n")
-      header = s.gets
-      return nil if header.nil? || header == "END\r\n"
-      value = s.read(header.split[3].to_i)
-      s.close
-      value
-    end
-  end
-
   # ------------------------------------------------------------ indicators
 
   # What misp-load wrote, read back from memcached: the seed's namespaces'
@@ -145,21 +110,22 @@ module PipelineBench
     attr_reader :values, :ranges, :stats
 
     def initialize(addr)
+      memcached = SpecSupport::MemcachedClient.new(addr)
       @values = Hash.new { |h, k| h[k] = [] }
-      Memcached.keys(addr).each do |key|
+      memcached.keys.each do |key|
         ns, value = key.split(":", 2)
         next unless value && %w[misp-ip misp-domain misp-sha256].include?(ns) && !value.start_with?("~")
         @values[ns.sub("misp-", "")] << value
       end
       @values.each_value(&:sort!)
       @sets = Hash[@values.map { |ns, vs| [ns, vs.to_set] }]
-      @stats = Memcached.get(addr, "misp-stats").to_i
+      @stats = memcached.get("misp-stats").to_i
       @ranges = []
-      head = Memcached.get(addr, "misp-ranges")
+      head = memcached.get("misp-ranges")
       if head
         _, generation, chunks = head.split
         chunks.to_i.times do |n|
-          Memcached.get(addr, "misp-ranges:#{generation}:#{n}").to_s.each_line do |line|
+          memcached.get("misp-ranges:#{generation}:#{n}").to_s.each_line do |line|
             cidr = line.split(" ", 2).first
             net = IPAddr.new(cidr)
             @ranges << [net.ipv4?, net.to_range.first.to_i, net.to_range.last.to_i]

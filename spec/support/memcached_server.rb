@@ -4,10 +4,13 @@
 # needed only when the specs run as root, where memcached refuses otherwise).
 # With `auth: [user, password]` it runs with ASCII authentication
 # (`memcached -Y <auth file>`, 1.5.15 or later) and the helpers log in first.
+# MemcachedClient holds those helpers, for any memcached address (the
+# benchmarks use it against memcached behind latency-proxy).
 require "socket"
 require "tmpdir"
 require "fileutils"
 require "uri"
+require "forwardable"
 
 module SpecSupport
   def self.free_port
@@ -18,6 +21,7 @@ module SpecSupport
   end
 
   class MemcachedServer
+    extend Forwardable
     attr_reader :port
 
     # auth: nil, or [user, password] for a server that accepts only that login.
@@ -66,6 +70,25 @@ module SpecSupport
       "127.0.0.1:#{@port}"
     end
 
+    # The raw-protocol helpers (set, get, flush, keys), logged in when the
+    # server needs it.
+    def client
+      @client ||= MemcachedClient.new(addr, auth: @auth)
+    end
+
+    def_delegators :client, :set, :get, :flush, :keys
+  end
+
+  # The few raw memcached commands the specs and benchmarks need, one short
+  # connection each, against any "host:port" (a MemcachedServer, or a
+  # memcached behind a proxy).
+  class MemcachedClient
+    def initialize(addr, auth: nil)
+      @host, port = addr.split(":")
+      @port = Integer(port)
+      @auth = auth
+    end
+
     # Stores raw bytes under key, as misp-load and the seed's loader do (flags 0).
     def set(key, value)
       command("set #{key} 0 0 #{value.bytesize}\r\n#{value}\r\n", "STORED\r\n")
@@ -80,10 +103,10 @@ module SpecSupport
       s = connect
       s.write("get #{key}\r\n")
       header = s.gets
-      return nil if header == "END\r\n"
-      value = s.read(header.split[3].to_i)
-      s.close
-      value
+      return nil if header.nil? || header == "END\r\n"
+      s.read(header.split[3].to_i)
+    ensure
+      s.close if s
     end
 
     # Every key the server holds (memcached >= 1.4.31's metadump).
@@ -104,7 +127,7 @@ module SpecSupport
     # A connection, logged in when the server needs it (the login is a `set`
     # whose data is "<user> <password>").
     def connect
-      s = TCPSocket.new("127.0.0.1", @port)
+      s = TCPSocket.new(@host, @port)
       return s unless @auth
       data = "#{@auth[0]} #{@auth[1]}"
       s.write("set auth 0 0 #{data.bytesize}\r\n#{data}\r\n")
