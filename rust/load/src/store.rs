@@ -719,15 +719,7 @@ impl Store {
 
     /// Runs one write op on the key's server.
     pub fn write_one(&mut self, op: Op<'_>) -> Result<Reply, StoreError> {
-        let key = match op {
-            Op::Set { key, .. }
-            | Op::Add { key, .. }
-            | Op::Cas { key, .. }
-            | Op::Delete { key }
-            | Op::Incr { key, .. }
-            | Op::Decr { key, .. } => key,
-        };
-        let s = self.server_of(key);
+        let s = self.server_of(op.key());
         let mut replies = self.servers[s].write(&[op])?;
         replies.pop().ok_or_else(|| StoreError::Server {
             server: self.servers[s].addr.clone(),

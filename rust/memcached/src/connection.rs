@@ -108,7 +108,8 @@ pub enum Op<'a> {
 }
 
 impl Op<'_> {
-    fn key(&self) -> &str {
+    /// The key the operation is on.
+    pub fn key(&self) -> &str {
         match self {
             Op::Set { key, .. }
             | Op::Add { key, .. }
