@@ -2,7 +2,22 @@
 # The Logstash plugin gem. Platform `java`: it runs only inside Logstash's
 # JRuby and carries the native library for each platform it was built on,
 # under logstash-filter-misp/vendor/<os>-<arch>/ (see scripts/vendor).
-version = File.read(File.expand_path("Cargo.toml", __dir__))[/^version = "([^"]+)"/, 1]
+#
+# The version is written in one place, the workspace's Cargo.toml. The gem
+# does not carry Cargo.toml: scripts/vendor copies the version to
+# logstash-filter-misp/vendor/VERSION, which the gem carries, together with
+# this file (Logstash's `plugin install --local` reads the gemspec from the
+# unpacked gem to find `require_paths`).
+cargo_toml = File.expand_path("Cargo.toml", __dir__)
+version_file = File.expand_path("logstash-filter-misp/vendor/VERSION", __dir__)
+version = if File.file?(cargo_toml)
+            File.read(cargo_toml)[/^version = "([^"]+)"/, 1]
+          else
+            File.read(version_file).strip
+          end
+if File.file?(cargo_toml) && (!File.file?(version_file) || File.read(version_file).strip != version)
+  raise "logstash-filter-misp/vendor/VERSION is missing or not #{version}: run scripts/vendor (or `jruby -S rake gem`)"
+end
 
 Gem::Specification.new do |s|
   s.name          = "logstash-filter-misp_enrich"
@@ -17,6 +32,7 @@ Gem::Specification.new do |s|
   s.require_paths = ["logstash-filter-misp/lib"]
   s.files         = Dir["logstash-filter-misp/lib/**/*.rb",
                         "logstash-filter-misp/vendor/**/*",
+                        "logstash-filter-misp_enrich.gemspec",
                         "docs/index.asciidoc",
                         "README.md", "CHANGELOG.md", "LICENSE"]
   s.metadata      = { "logstash_plugin" => "true", "logstash_group" => "filter" }
