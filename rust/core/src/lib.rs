@@ -32,6 +32,7 @@
 //! assert_eq!(key(from_misp), format!("misp-sha256:{from_misp}"));
 //! ```
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod error;
 mod event;
@@ -42,6 +43,8 @@ pub mod misp_type;
 mod namespace;
 mod normalize;
 pub mod ranges;
+#[cfg(feature = "test-record")]
+pub mod record;
 mod ring;
 pub mod secret;
 mod value;

@@ -2,7 +2,9 @@
 //! every call bounded by a deadline, every reply parsed with hard limits.
 
 use std::io::{self, BufRead, BufReader, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use misp_enrich_core::{excerpt, is_safe_key};
@@ -12,6 +14,28 @@ use crate::Error;
 /// Values larger than this are refused when read (memcached's own default
 /// limit is 1 MiB); a garbage length can never make us allocate more.
 pub const MAX_VALUE_BYTES: usize = 16 * 1024 * 1024;
+
+/// Default bound on the value bytes one [`Connection::get_multi`] call
+/// accepts, all keys together ([`Connection::set_reply_limit`] changes it):
+/// a server answering many keys with values near [`MAX_VALUE_BYTES`] cannot
+/// make one call hold gigabytes before its deadline.
+pub const MAX_REPLY_BYTES: usize = 64 * 1024 * 1024;
+
+/// A [`Connection::metadump`] listing may last the io timeout plus this per
+/// item the server said it holds (`stats` `curr_items`, read first), and
+/// list at most twice as many keys plus [`LISTING_SLACK_KEYS`]. Real
+/// listings run at about a microsecond per key.
+pub const LISTING_TIME_PER_ITEM: Duration = Duration::from_micros(100);
+
+/// Keys a listing may list beyond twice the server's item count (keys
+/// stored while it runs).
+pub const LISTING_SLACK_KEYS: u64 = 10_000;
+
+/// Name resolutions running at once on helper threads (see
+/// [`Connection::connect`]); past this, a connect to a host name fails at once.
+const MAX_RESOLVERS: usize = 8;
+
+static RESOLVERS: AtomicUsize = AtomicUsize::new(0);
 
 /// Reply lines (`VALUE ...`, `STORED`, ...) longer than this are garbage.
 const MAX_LINE_BYTES: usize = 1024;
@@ -136,6 +160,11 @@ pub enum Reply {
     Deleted,
     /// The new value of a counter.
     Number(u64),
+    /// `SERVER_ERROR object too large for cache` to a `set`, `add` or
+    /// `cas`: the value is over the server's item size limit (`-I`, 1 MiB
+    /// by default). memcached reads and drops the data, so the connection
+    /// stays usable and the other commands of the batch are answered.
+    TooLarge,
 }
 
 /// One connection. Not thread-safe by itself; share through [`crate::Pool`].
@@ -148,19 +177,31 @@ pub struct Connection {
     /// A deadline set by [`Connection::set_deadline`] for the next call.
     next_deadline: Option<Instant>,
     out: Vec<u8>,
+    reply_limit: usize,
 }
 
 impl Connection {
-    /// Connects to `addr` (`host:port`) within `timeouts.connect`.
+    /// Connects to `addr` (`host:port`) within `timeouts.connect`, name
+    /// resolution included: a host name is resolved on a helper thread that
+    /// is given up on when the connect timeout passes (the system resolver
+    /// cannot be interrupted; the thread ends when it returns, and at most
+    /// a few such threads run at once).
     pub fn connect(addr: &str, timeouts: Timeouts) -> Result<Self, Error> {
         let connect_error = |source| Error::Connect {
             addr: addr.to_owned(),
             source,
         };
+        let started = Instant::now();
         let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
-        let addrs = addr.to_socket_addrs().map_err(connect_error)?;
+        let addrs = resolve(addr, timeouts.connect, system_lookup).map_err(connect_error)?;
         for sock in addrs {
-            match TcpStream::connect_timeout(&sock, timeouts.connect) {
+            // Every address tried shares the one connect timeout.
+            let left = timeouts.connect.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                last = io::Error::new(io::ErrorKind::TimedOut, "connect timed out");
+                break;
+            }
+            match TcpStream::connect_timeout(&sock, left) {
                 Ok(stream) => {
                     stream.set_nodelay(true).map_err(connect_error)?;
                     return Ok(Connection {
@@ -170,12 +211,20 @@ impl Connection {
                         deadline: Instant::now() + timeouts.io,
                         next_deadline: None,
                         out: Vec::with_capacity(16 * 1024),
+                        reply_limit: MAX_REPLY_BYTES,
                     });
                 }
                 Err(e) => last = e,
             }
         }
         Err(connect_error(last))
+    }
+
+    /// Sets the most value bytes one [`Connection::get_multi`] call accepts
+    /// (default [`MAX_REPLY_BYTES`]); a reply announcing more fails the call
+    /// with [`Error::Protocol`] before the excess is read.
+    pub fn set_reply_limit(&mut self, bytes: usize) {
+        self.reply_limit = bytes;
     }
 
     /// The server address this connection was made to.
@@ -203,6 +252,7 @@ impl Connection {
         }
         let command: &[u8] = if with_cas { b"gets" } else { b"get" };
         let mut results: Vec<Option<Item>> = vec![None; keys.len()];
+        let mut budget = self.reply_limit;
         for (chunk_no, chunk) in keys.chunks(KEYS_PER_GET * 8).enumerate() {
             self.out.clear();
             for group in chunk.chunks(KEYS_PER_GET) {
@@ -217,19 +267,26 @@ impl Connection {
             let base = chunk_no * KEYS_PER_GET * 8;
             for (group_no, group) in chunk.chunks(KEYS_PER_GET).enumerate() {
                 let offset = base + group_no * KEYS_PER_GET;
-                self.read_values(group, &mut results[offset..offset + group.len()], with_cas)?;
+                self.read_values(
+                    group,
+                    &mut results[offset..offset + group.len()],
+                    with_cas,
+                    &mut budget,
+                )?;
             }
             self.check_nothing_left()?;
         }
         Ok(results)
     }
 
-    /// Reads the `VALUE ... END` answer of one `get` of `keys` into `slots`.
+    /// Reads the `VALUE ... END` answer of one `get` of `keys` into `slots`;
+    /// `budget` is what the call may still read in value bytes.
     fn read_values<K: AsRef<str>>(
         &mut self,
         keys: &[K],
         slots: &mut [Option<Item>],
         with_cas: bool,
+        budget: &mut usize,
     ) -> Result<(), Error> {
         let mut next = 0;
         loop {
@@ -244,6 +301,12 @@ impl Connection {
                 .iter()
                 .position(|k| k.as_ref().as_bytes() == header.key)
                 .ok_or_else(|| Error::protocol("value for a key not asked for", &line))?;
+            *budget = budget.checked_sub(header.len).ok_or_else(|| {
+                Error::Protocol(format!(
+                    "reply of more than {} bytes to one multi-get",
+                    self.reply_limit
+                ))
+            })?;
             let value = self.read_block(header.len)?;
             slots[next + at] = Some(Item {
                 value,
@@ -275,8 +338,19 @@ impl Connection {
             }
             self.flush_out()?;
             for op in &ops[start..end] {
-                let line = self.read_line()?;
-                replies.push(parse_reply(op, &line)?);
+                let reply = match self.read_line() {
+                    Ok(line) => parse_reply(op, &line)?,
+                    // memcached swallows the data of a refused item: the
+                    // stream is still in step.
+                    Err(Error::Server(m))
+                        if m.contains("object too large")
+                            && matches!(op, Op::Set { .. } | Op::Add { .. } | Op::Cas { .. }) =>
+                    {
+                        Reply::TooLarge
+                    }
+                    Err(e) => return Err(e),
+                };
+                replies.push(reply);
             }
             self.check_nothing_left()?;
             start = end;
@@ -337,19 +411,36 @@ impl Connection {
     /// stored or removed during the listing may or may not appear. Keys that
     /// could not be sent back in a command (not UTF-8, or not
     /// [`is_safe_key`], e.g. stored through the binary protocol) are counted
-    /// in [`Metadump::unusable`] and not passed on. The deadline bounds the
-    /// wait for each line, not the whole listing (millions of keys take
-    /// seconds). While another client's crawl runs the server answers `BUSY`;
-    /// this waits up to the io timeout for it to end.
+    /// in [`Metadump::unusable`] and not passed on. The io timeout bounds the
+    /// wait for each line; the whole listing is bounded by the number of
+    /// items the server says it holds (`stats`, asked first): it may take the
+    /// io timeout plus [`LISTING_TIME_PER_ITEM`] per item and list at most
+    /// twice that many keys plus [`LISTING_SLACK_KEYS`] (a server that sends
+    /// more, or dribbles its listing, fails the call with
+    /// [`Error::Protocol`] or [`Error::Timeout`]). While another client's
+    /// crawl runs the server answers `BUSY`; this waits up to the io timeout
+    /// for it to end.
     ///
     /// Collect the keys before reading them: while the listing waits for this
     /// client to take its output, the server's crawler may hold locks that a
     /// `get` of a nearby key on another connection then waits for.
     pub fn metadump(&mut self, mut each: impl FnMut(DumpedKey)) -> Result<Metadump, Error> {
-        match self.metadump_mode(b"hash", &mut each) {
+        let items = self
+            .stats()?
+            .iter()
+            .find(|(name, _)| name == "curr_items")
+            .and_then(|(_, v)| v.parse::<u64>().ok())
+            .unwrap_or(0);
+        let limits = Listing {
+            deadline: Instant::now()
+                + self.timeouts.io
+                + LISTING_TIME_PER_ITEM.saturating_mul(u32::try_from(items).unwrap_or(u32::MAX)),
+            max_keys: items.saturating_mul(2).saturating_add(LISTING_SLACK_KEYS),
+        };
+        match self.metadump_mode(b"hash", &limits, &mut each) {
             // Nothing was listed yet, so asking the older way repeats nothing.
             Err(Error::Server(m)) if !m.contains("disabled") => {
-                self.metadump_mode(b"all", &mut each)
+                self.metadump_mode(b"all", &limits, &mut each)
             }
             other => other,
         }
@@ -358,11 +449,13 @@ impl Connection {
     fn metadump_mode(
         &mut self,
         mode: &[u8],
+        limits: &Listing,
         each: &mut impl FnMut(DumpedKey),
     ) -> Result<Metadump, Error> {
         let started = Instant::now();
         let mut summary = Metadump::default();
         'attempt: loop {
+            self.next_deadline = Some(limits.deadline);
             self.begin_call();
             self.out.clear();
             self.out.extend_from_slice(b"lru_crawler metadump ");
@@ -370,6 +463,13 @@ impl Connection {
             self.out.extend_from_slice(b"\r\n");
             self.flush_out()?;
             loop {
+                if summary.listed + summary.unusable > limits.max_keys {
+                    return Err(Error::Protocol(format!(
+                        "the key listing went past {} keys, more than the server holds",
+                        limits.max_keys
+                    )));
+                }
+                self.next_deadline = Some(limits.deadline);
                 self.begin_call();
                 let line = self.read_line_lf()?;
                 if line == b"END" {
@@ -611,6 +711,60 @@ pub fn check_credentials(user: &str, password: &str) -> Result<(), Error> {
     }
 }
 
+/// The bounds of one listing.
+struct Listing {
+    deadline: Instant,
+    max_keys: u64,
+}
+
+/// The system resolver (`getaddrinfo`), which may block for seconds.
+fn system_lookup(addr: &str) -> io::Result<Vec<SocketAddr>> {
+    addr.to_socket_addrs().map(Iterator::collect)
+}
+
+/// The addresses of `addr` within `within`: an IP address and port at
+/// once; a host name through `lookup` on a helper thread, given up on
+/// (`TimedOut`) when `within` passes.
+fn resolve(
+    addr: &str,
+    within: Duration,
+    lookup: fn(&str) -> io::Result<Vec<SocketAddr>>,
+) -> io::Result<Vec<SocketAddr>> {
+    if let Ok(sock) = addr.parse::<SocketAddr>() {
+        return Ok(vec![sock]);
+    }
+    if RESOLVERS.fetch_add(1, Ordering::AcqRel) >= MAX_RESOLVERS {
+        RESOLVERS.fetch_sub(1, Ordering::AcqRel);
+        return Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "name resolution: earlier lookups still hang",
+        ));
+    }
+    let (tx, rx) = mpsc::sync_channel(1);
+    let name = addr.to_owned();
+    let spawned = std::thread::Builder::new()
+        .name("memcached-resolve".into())
+        .spawn(move || {
+            let result = lookup(&name);
+            RESOLVERS.fetch_sub(1, Ordering::AcqRel);
+            let _ = tx.send(result);
+        });
+    if let Err(e) = spawned {
+        RESOLVERS.fetch_sub(1, Ordering::AcqRel);
+        return Err(e);
+    }
+    match rx.recv_timeout(within) {
+        Ok(result) => result,
+        Err(_) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!(
+                "name resolution took longer than the connect timeout ({} ms)",
+                within.as_millis()
+            ),
+        )),
+    }
+}
+
 /// One key listed by [`Connection::metadump`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DumpedKey {
@@ -783,4 +937,48 @@ fn parse_reply(op: &Op<'_>, line: &[u8]) -> Result<Reply, Error> {
         _ => return Err(Error::protocol("unexpected reply", line)),
     };
     Ok(reply)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hanging_lookup(_: &str) -> io::Result<Vec<SocketAddr>> {
+        std::thread::sleep(Duration::from_secs(5));
+        Ok(Vec::new())
+    }
+
+    /// A resolver that hangs (a DNS server that does not answer) costs the
+    /// connect timeout, not the resolver's own retries. The system resolver
+    /// cannot be made to hang from a test, so the lookup is injected.
+    #[test]
+    fn name_resolution_is_bounded_by_the_connect_timeout() {
+        let started = Instant::now();
+        let r = resolve(
+            "memcached.example:11211",
+            Duration::from_millis(200),
+            hanging_lookup,
+        );
+        let took = started.elapsed();
+        assert!(
+            matches!(&r, Err(e) if e.kind() == io::ErrorKind::TimedOut),
+            "{r:?}"
+        );
+        misp_enrich_core::record::row(
+            "issue14-memcached-resolve",
+            "Hostile input, round 2 (issue 14)",
+            "memcached client: a host name whose lookup hangs (5 s, injected: the system resolver cannot be made to hang from a test) (suspected case)",
+            "Connection::connect resolves names on a helper thread bounded by the connect timeout (200 ms here), so an engine batch never waits on DNS past its budget; IP addresses skip the lookup",
+            &format!(
+                "{}: gave up after {took:.2?}",
+                if took < Duration::from_secs(3) { "pass" } else { "FAIL" }
+            ),
+        );
+        assert!(took < Duration::from_secs(3), "{took:?}");
+        // Addresses need no lookup; names still resolve.
+        let ip = resolve("127.0.0.1:1", Duration::from_millis(1), hanging_lookup);
+        assert_eq!(ip.ok().map(|v| v.len()), Some(1));
+        let local = resolve("localhost:1", Duration::from_secs(5), system_lookup);
+        assert!(local.is_ok_and(|v| !v.is_empty()));
+    }
 }

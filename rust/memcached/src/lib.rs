@@ -21,13 +21,15 @@
 //! - [`Error`]: what went wrong; [`Error::is_transient`] tells whether the
 //!   server may answer if asked again.
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod connection;
 mod error;
 mod pool;
 
 pub use connection::{
-    check_credentials, Connection, DumpedKey, Item, Metadump, Op, Reply, Timeouts, MAX_VALUE_BYTES,
+    check_credentials, Connection, DumpedKey, Item, Metadump, Op, Reply, Timeouts,
+    LISTING_SLACK_KEYS, LISTING_TIME_PER_ITEM, MAX_REPLY_BYTES, MAX_VALUE_BYTES,
 };
 pub use error::Error;
 pub use pool::Pool;

@@ -77,16 +77,27 @@ fn metadump_reports_a_disabled_crawler() {
     );
 }
 
-/// A fake server that answers the first request with `reply`.
+/// A fake server that answers `stats` (a few items) and then the first
+/// other request with `reply`.
 fn fake_server(reply: &'static [u8]) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     thread::spawn(move || {
         if let Ok((mut s, _)) = listener.accept() {
             let mut buf = [0u8; 4096];
-            let _ = s.read(&mut buf);
-            let _ = s.write_all(reply);
-            thread::sleep(Duration::from_secs(2));
+            loop {
+                let n = s.read(&mut buf).unwrap_or(0);
+                if n == 0 {
+                    return;
+                }
+                if buf[..n].starts_with(b"stats") {
+                    let _ = s.write_all(b"STAT curr_items 4\r\nEND\r\n");
+                    continue;
+                }
+                let _ = s.write_all(reply);
+                thread::sleep(Duration::from_secs(2));
+                return;
+            }
         }
     });
     addr
@@ -192,7 +203,9 @@ fn metadump_falls_back_to_the_lru_walk_on_older_servers() {
             let mut r = std::io::BufReader::new(s);
             let mut line = String::new();
             while std::io::BufRead::read_line(&mut r, &mut line).unwrap_or(0) > 0 {
-                let reply: &[u8] = if line.contains("metadump hash") {
+                let reply: &[u8] = if line.starts_with("stats") {
+                    b"STAT curr_items 1\r\nEND\r\n"
+                } else if line.contains("metadump hash") {
                     b"CLIENT_ERROR bad class id\r\n"
                 } else {
                     b"key=old%3Akey exp=-1 la=1 cas=1 fetch=no cls=1 size=1\nEND\r\n"
