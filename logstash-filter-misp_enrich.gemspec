@@ -38,4 +38,7 @@ Gem::Specification.new do |s|
   s.metadata      = { "logstash_plugin" => "true", "logstash_group" => "filter" }
 
   s.add_runtime_dependency "logstash-core-plugin-api", ">= 1.60", "<= 2.99"
+  # ecs_compatibility with the same meaning on every Logstash this accepts
+  # (Logstash bundles it; `plugin install --local` finds it there).
+  s.add_runtime_dependency "logstash-mixin-ecs_compatibility_support", "~> 1.3"
 end

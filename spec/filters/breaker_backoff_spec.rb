@@ -25,7 +25,7 @@ RSpec.describe LogStash::Filters::MispEnrich do
   end
 
   def run(filter)
-    LogStashStandIn.run_batch(filter, [LogStash::Event.new("destination" => { "ip" => "203.0.113.7" })]).first
+    SpecSupport::FilterDriver.run(filter, [LogStash::Event.new("destination" => { "ip" => "203.0.113.7" })]).first
   end
 
   def server_stats(filter)

@@ -5,6 +5,7 @@
 # and the password shows in no log line, engine stats or error message.
 require_relative "../spec_helper"
 require "memcached_server"
+require "log_capture"
 require "logstash/filters/misp_enrich"
 require "json"
 
@@ -23,7 +24,7 @@ RSpec.describe LogStash::Filters::MispEnrich do
       raise "no key for #{ip}: #{key}" unless status == :ok
       @memcached.set(key, entries)
     end
-    LogStash::Logging::Logger.level = :debug
+    @log = SpecSupport::LogCapture.new(self, described_class.logger)
   end
   after { @plugins.each(&:close) }
 
@@ -35,7 +36,7 @@ RSpec.describe LogStash::Filters::MispEnrich do
   end
 
   def run(filter, ips)
-    LogStashStandIn.run_batch(filter, ips.map { |ip| LogStash::Event.new("destination" => { "ip" => ip }) })
+    SpecSupport::FilterDriver.run(filter, ips.map { |ip| LogStash::Event.new("destination" => { "ip" => ip }) })
   end
 
   def engine_stats(filter)
@@ -45,7 +46,7 @@ RSpec.describe LogStash::Filters::MispEnrich do
   # Everything the plugin let out as text: every log line of every logger
   # (with its data), the engine's stats, the plugin's inspect output.
   def all_text(filter)
-    [LogStash::Logging::Logger.all_messages.map(&:to_s), JSON.generate(engine_stats(filter)),
+    [@log.lines, JSON.generate(engine_stats(filter)),
      filter.inspect].flatten.join("\n")
   end
 
@@ -59,7 +60,8 @@ RSpec.describe LogStash::Filters::MispEnrich do
     server = engine_stats(f)["servers"].first
     expect(server["errors"]).to eq(0)
     expect(server["last_error"]).to be_nil
-    expect(f.logger.logged?(:error, /log in/)).to be false
+    expect(@log.lines(:error).grep(/log in/)).to eq([])
+    expect(@log.lines(:info).grep(/misp_enrich ready/).size).to eq(1)
     expect(f.memcached_password.to_s).to eq("<password>")
     expect(all_text(f)).not_to include(password)
   end
@@ -80,7 +82,7 @@ RSpec.describe LogStash::Filters::MispEnrich do
         end
       end
       # Said once, when the plugin started (its engine read the range index).
-      expect(f.logger.messages(:error).map(&:message).grep(/cannot log in to memcached/).size).to eq(1)
+      expect(@log.lines(:error).grep(/cannot log in to memcached/).size).to eq(1)
       server = engine_stats(f)["servers"].first
       expect(server["last_error"]).to match(reason)
       expect(engine_stats(f)["ranges"]["last_error"]).to match(reason)

@@ -1,5 +1,5 @@
 # encoding: utf-8
-# The misp_enrich filter under the Logstash stand-in, with the real native
+# The misp_enrich filter on real logstash-core, with the real native
 # library and real memcached processes that these specs start themselves.
 require_relative "../spec_helper"
 require "memcached_server"
@@ -26,7 +26,7 @@ RSpec.describe LogStash::Filters::MispEnrich do
   end
 
   def run(filter, events)
-    LogStashStandIn.run_batch(filter, events.map { |e| e.is_a?(Hash) ? LogStash::Event.new(e) : e })
+    SpecSupport::FilterDriver.run(filter, events.map { |e| e.is_a?(Hash) ? LogStash::Event.new(e) : e })
   end
 
   before do
@@ -87,7 +87,7 @@ RSpec.describe LogStash::Filters::MispEnrich do
 
     it "writes [misp] and [threat] whole on an event that has neither" do
       event = run(plugin("misp_url" => "https://misp.example.org"), [{ "destination" => { "ip" => "203.0.113.7" } }]).first
-      expect(event.get("misp").keys).to eq(%w[event_id type url matches])
+      expect(event.get("misp").keys.sort).to eq(%w[event_id matches type url])
       expect(event.get("threat").keys).to eq(["enrichments"])
     end
 
@@ -105,19 +105,29 @@ RSpec.describe LogStash::Filters::MispEnrich do
       expect(event.get("misp")).to be_nil
     end
 
-    it "counts lookups and matches in the plugin metrics" do
+    it "counts lookups and matches in the plugin's metrics, and the engine's gauges apart" do
       f = plugin
-      metric = LogStashStandIn::RecordingMetric.new
+      metric, collector = SpecSupport::FilterDriver.metric
       f.metric = metric
       run(f, [{ "destination" => { "ip" => "203.0.113.7" } }, { "destination" => { "ip" => "192.0.2.1" } }])
-      expect(metric.counter_value(:lookups)).to eq(2)
-      expect(metric.counter_value(:matches)).to eq(1)
+      value = ->(*path) { SpecSupport::FilterDriver.metric_value(collector, *path) }
+      expect(value.(:lookups)).to eq(2)
+      expect(value.(:matches)).to eq(1)
+      expect(value.(:failures)).to be_nil
+      # Copied from the engine's counters on the first batch (then every 5 s).
+      expect(value.(:engine, :lookups)).to eq(2)
+      expect(value.(:engine, :matches)).to eq(1)
+      expect(value.(:engine, :cache_misses)).to eq(2)
+      store = collector.snapshot_metric.metric_store
+      types = store.get_shallow(:stats, :pipelines, :main, :plugins, :filters, :misp_enrich_spec)
+      expect(types[:lookups].type).to eq("counter/long")
+      expect(types[:engine][:lookups].type).to eq("gauge/number")
     end
 
     it "shares one filter between 8 threads" do
       f = plugin
       events = Array.new(2_000) { |i| { "destination" => { "ip" => i.even? ? "203.0.113.7" : "192.0.2.#{i % 250}" } } }
-      out = LogStashStandIn.run_batch(f, events.map { |e| LogStash::Event.new(e) }, :workers => 8)
+      out = SpecSupport::FilterDriver.run(f, events.map { |e| LogStash::Event.new(e) }, workers: 8)
       expect(out.size).to eq(2_000)
       hits = out.select { |e| e.get("[misp][event_id]") == ["7"] }
       expect(hits.size).to eq(1_000)
@@ -192,14 +202,123 @@ RSpec.describe LogStash::Filters::MispEnrich do
       enrichment = run(f, [{ "destination" => { "ip" => "203.0.113.7" } }]).first.get("[threat][enrichments]").first
       expect(enrichment["indicator"]).to include("provider" => "MISP", "type" => "ipv4-addr", "ip" => "203.0.113.7",
                                                  "reference" => "https://misp.example.org/events/view/42",
-                                                 "marking" => { "tlp" => "AMBER" }, "description" => "Emotet wave")
+                                                 "marking" => { "tlp" => "AMBER", "tlp_version" => "2.0" },
+                                                 "description" => "Emotet wave")
       expect(enrichment["matched"]).to eq("atomic" => "203.0.113.7", "field" => "destination.ip", "type" => "misp_enrich")
+    end
+
+    it "takes ecs_compatibility from the pipeline when the stanza does not set it" do
+      setting = LogStash::SETTINGS.get_setting("pipeline.ecs_compatibility")
+      before = setting.value
+      begin
+        setting.set("disabled")
+        expect(run(plugin, [{ "destination" => { "ip" => "203.0.113.7" } }]).first.get("threat")).to be_nil
+        setting.set("v8")
+        expect(run(plugin, [{ "destination" => { "ip" => "203.0.113.7" } }]).first.get("[threat][enrichments]").size).to eq(1)
+      ensure
+        setting.set(before)
+      end
+    end
+
+    it "dates indicator.first_seen from the MISP event's date" do
+      @memcached.set("misp-event:42", JSON.generate("id" => "42", "info" => "x", "date" => "2026-11-30"))
+      enrichment = run(plugin("ecs_compatibility" => "v8"), [{ "destination" => { "ip" => "203.0.113.7" } }])
+                   .first.get("[threat][enrichments]").first
+      expect(enrichment["indicator"]["first_seen"]).to eq("2026-11-30")
+    end
+
+    # [MISP tag, marking under v8, marking under v1]
+    [["tlp:white", { "tlp" => "WHITE", "tlp_version" => "1.0" }, { "tlp" => "WHITE" }],
+     ["tlp:clear", { "tlp" => "CLEAR", "tlp_version" => "2.0" }, { "tlp" => "WHITE" }],
+     ["tlp:green", { "tlp" => "GREEN", "tlp_version" => "2.0" }, { "tlp" => "GREEN" }],
+     ["tlp:amber+strict", { "tlp" => "AMBER+STRICT", "tlp_version" => "2.0" }, nil],
+     ["TLP:RED", { "tlp" => "RED", "tlp_version" => "2.0" }, { "tlp" => "RED" }],
+     ["tlp:ex:chr", nil, nil],
+     ["tlp:unclear", nil, nil]].each do |tag, v8, v1|
+      it "marks #{tag} with ECS's allowed TLP values only (v8: #{v8.inspect}, v1: #{v1.inspect})" do
+        @memcached.set("misp-event:42", JSON.generate("id" => "42", "tags" => [tag]))
+        { "v8" => v8, "v1" => v1 }.each do |ecs, expected|
+          enrichment = run(plugin("ecs_compatibility" => ecs), [{ "destination" => { "ip" => "203.0.113.7" } }])
+                       .first.get("[threat][enrichments]").first
+          expect(enrichment["indicator"]["marking"]).to eq(expected), ecs
+        end
+      end
     end
 
     it "writes no threat.enrichments with ecs_compatibility => disabled" do
       event = run(plugin("ecs_compatibility" => "disabled"), [{ "destination" => { "ip" => "203.0.113.7" } }]).first
       expect(event.get("threat")).to be_nil
       expect(event.get("[misp][event_id]")).to eq(["42"])
+    end
+  end
+
+  context "with ECS fields per version" do
+    let(:fields) { { "[winlog][event_data][Hashes]" => "hashes", "[f][sha224]" => "sha224", "[f][sha384]" => "sha384" } }
+    let(:sha1) { "da39a3ee5e6b4b0d3255bfef95601890afd80709" }
+    let(:sha224) { "d14a028c2a3a2bc9476102bb288234c415a2b01f828ea62ac5b3e42f" }
+    let(:sha384) { "38b060a751ac96384cd9327eb1b1e36a21fdb71114be07434c0cc7bf63f6e1da274edebfe76f65fbd51ad2f14898b95b" }
+
+    before do
+      put("sha1", sha1, "5#sha1")
+      put("sha224", sha224, "6#sha224")
+      put("sha384", sha384, "7#sha384")
+    end
+
+    def enrichments(ecs, event)
+      run(plugin("ecs_compatibility" => ecs), [event]).first.get("[threat][enrichments]")
+    end
+
+    it "gives the one hash that matched as matched.atomic, not Sysmon's whole Hashes string" do
+      hashes = "SHA1=#{sha1.upcase},MD5=D41D8CD98F00B204E9800998ECF8427E,IMPHASH=00000000000000000000000000000000"
+      e = enrichments("v8", "winlog" => { "event_data" => { "Hashes" => hashes } }).first
+      expect(e["matched"]).to eq("atomic" => sha1, "field" => "winlog.event_data.Hashes", "type" => "misp_enrich")
+      expect(e["indicator"]["file"]).to eq("hash" => { "sha1" => sha1 })
+    end
+
+    it "writes no invented hash field (sha224), and sha384 and indicator.name only under v8" do
+      event = { "f" => { "sha224" => sha224, "sha384" => sha384 } }
+      v8 = enrichments("v8", event).map { |e| e["indicator"] }
+      v1 = enrichments("v1", event).map { |e| e["indicator"] }
+      expect(v8.map { |i| i["type"] }).to eq(%w[file file])
+      expect(v8[0]).not_to have_key("file")
+      expect(v8[0]["name"]).to eq(sha224)
+      expect(v8[1]["file"]).to eq("hash" => { "sha384" => sha384 })
+      expect(v1[0].keys.sort).to eq(%w[provider type])
+      expect(v1[1].keys.sort).to eq(%w[provider type])
+    end
+  end
+
+  context "with an event that cannot take the result" do
+    let(:fields) { ["[destination][ip]"] }
+
+    before { put("ip", "203.0.113.7", "7#ip-dst") }
+
+    it "tags only that event and enriches the rest of the batch" do
+      f = plugin("ecs_compatibility" => "v8", "add_tag" => ["enriched"])
+      ip = { "ip" => "203.0.113.7" }
+      events = [{ "destination" => ip, "misp" => "a string" },
+                { "destination" => ip, "threat" => 5 },
+                { "destination" => ip, "misp" => { "event_id" => "5" }, "threat" => { "enrichments" => "x" } },
+                { "destination" => ip },
+                { "destination" => ip, "misp" => ["x"] }]
+      out = run(f, events)
+      expect(out.size).to eq(5)
+      expect(out.map { |e| e.get("tags") }).to eq([["_misp_enrich_failure"], ["_misp_enrich_failure"], ["enriched"],
+                                                   ["enriched"], ["_misp_enrich_failure"]])
+      # Left as they were, not half-written.
+      expect(out[0].get("misp")).to eq("a string")
+      expect(out[1].get("misp")).to be_nil
+      expect(out[1].get("threat")).to eq(5)
+      expect(out[2].get("[misp][event_id]")).to eq(%w[5 7])
+      expect(out[2].get("[threat][enrichments]").size).to eq(2)
+      expect(out[3].get("[misp][event_id]")).to eq(["7"])
+    end
+
+    it "tags nothing when memcached is down but the event had no value to look up" do
+      down = SpecSupport::MemcachedServer.new
+      down.stop
+      out = run(plugin("memcached" => [down.addr]), [{ "message" => "no fields" }, { "destination" => { "ip" => [] } }])
+      expect(out.map { |e| e.get("tags") }).to eq([nil, nil])
     end
   end
 

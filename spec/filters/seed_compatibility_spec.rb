@@ -23,7 +23,7 @@ RSpec.describe "misp_enrich compared with the seed's pipeline" do
 
   def enrich(events, fields)
     filter = LogStash::Filters::MispEnrich.new("memcached" => addrs, "fields" => fields, "domain_match" => "exact")
-    out = LogStashStandIn.run_batch(filter, events.map { |e| LogStash::Event.new(e) })
+    out = SpecSupport::FilterDriver.run(filter, events.map { |e| LogStash::Event.new(e) })
     filter.close
     out
   end

@@ -77,7 +77,7 @@ RSpec.describe "misp_enrich on real Winlogbeat Sysmon events" do
 
   it "finds every expected match and nothing else" do
     filter = LogStash::Filters::MispEnrich.new("memcached" => [@memcached.addr], "fields" => FIELDS.keys)
-    out = LogStashStandIn.run_batch(filter, @events.map { |e| LogStash::Event.new(e) })
+    out = SpecSupport::FilterDriver.run(filter, @events.map { |e| LogStash::Event.new(e) })
     filter.close
     expect(out.size).to eq(@events.size)
     matched_events = 0
@@ -99,7 +99,7 @@ RSpec.describe "misp_enrich on real Winlogbeat Sysmon events" do
     # fastly.net and freetls.fastly.net are public suffixes (private section).
     @memcached.set("misp-domain:freetls.fastly.net", "900#domain")
     filter = LogStash::Filters::MispEnrich.new("memcached" => [@memcached.addr], "fields" => ["[dns][question][name]"])
-    a, b = LogStashStandIn.run_batch(filter, [LogStash::Event.new("dns" => { "question" => { "name" => "unseen.freetls.fastly.net" } }),
+    a, b = SpecSupport::FilterDriver.run(filter, [LogStash::Event.new("dns" => { "question" => { "name" => "unseen.freetls.fastly.net" } }),
                                               LogStash::Event.new("dns" => { "question" => { "name" => "freetls.fastly.net" } })])
     filter.close
     expect(a.get("misp")).to be_nil

@@ -114,8 +114,8 @@ RSpec.describe "misp_enrich under memcached faults" do
       memcached.stop
     end
 
-    in_count = soak.pipeline.stats[:in]
-    out_count = soak.pipeline.stats[:out]
+    in_count = soak.events_in
+    out_count = soak.events_out
     # A leak grows with every batch, so it shows in every late sample; the
     # native heap also swings by tens of MB with the JIT's work of the
     # moment, so growth is taken on the lower of the last two samples.

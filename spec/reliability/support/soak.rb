@@ -1,6 +1,6 @@
 # encoding: utf-8
 # Test-only: a long run of Logstash batches through one misp_enrich filter
-# shared by two pipeline workers (the Logstash stand-in's Pipeline), with
+# shared by two pipeline workers (SpecSupport::FilterDriver), with
 # faults injected between phases, checking every event that comes out.
 #
 # Events carry a unique id ([soak][id]) and are of three kinds:
@@ -23,7 +23,6 @@ require "java"
 require "ffi"
 require "set"
 require "logstash/event"
-require "logstash_stand_in/pipeline"
 
 module SpecSupport
   class Soak
@@ -68,14 +67,15 @@ module SpecSupport
       end
     end
 
-    attr_reader :phases, :samples, :total, :duplicates, :pipeline, :warm
+    attr_reader :phases, :samples, :total, :duplicates, :warm, :events_in, :events_out
 
     # memcached: the SpecSupport::MemcachedServer behind the proxy;
     # indicators: see #indicator_keys.
     def initialize(filter, memcached:, late_pool: 20_000)
       @filter = filter
       @memcached = memcached
-      @pipeline = LogStashStandIn::Pipeline.new(filter, batch_size: BATCH_SIZE, workers: WORKERS)
+      @events_in = 0
+      @events_out = 0
       @seen = java.util.BitSet.new
       @next_id = 0
       @late_next = 0
@@ -253,7 +253,9 @@ module SpecSupport
       made = Array.new(n) { make_event(late_share) }
       by_id = {}
       made.each { |event, k, expected| by_id[event.get("[soak][id]")] = [event, k, expected] }
-      out = @pipeline.push(made.map(&:first))
+      @events_in += made.size
+      out = FilterDriver.run(@filter, made.map(&:first), batch_size: BATCH_SIZE, workers: WORKERS)
+      @events_out += out.size
       stats.problems << "chunk of #{n}: #{out.size} events came out" if out.size != n
       clean = true
       late_hit = false

@@ -6,6 +6,7 @@
 # this file collects the values, makes that call and writes the results.
 require "logstash/filters/base"
 require "logstash/namespace"
+require "logstash/plugin_mixins/ecs_compatibility_support"
 require "json"
 require "logstash/filters/misp_enrich/native"
 require "logstash/filters/misp_enrich/field_map"
@@ -15,6 +16,10 @@ class LogStash::Filters::MispEnrich < LogStash::Filters::Base
   Native = ::MispEnrich::Native
   FieldMap = ::MispEnrich::FieldMap
   Writer = ::MispEnrich::Writer
+
+  # `threat.enrichments` is written with ECS v1 and v8 (v8 adds the fields
+  # ECS 8 brought: marking.tlp_version, indicator.name, more hashes).
+  include LogStash::PluginMixins::ECSCompatibilitySupport(:disabled, :v1, :v8)
 
   config_name "misp_enrich"
 
@@ -77,8 +82,10 @@ class LogStash::Filters::MispEnrich < LogStash::Filters::Base
 
   # Elements looked up per field of one event; the rest of a longer array is skipped.
   MAX_ELEMENTS = 1_000
-  # Seconds between copies of the engine's counters into the plugin's gauges.
+  # Seconds between copies of the engine's counters into the plugin's
+  # gauges (under the `engine` namespace of the plugin's metrics).
   GAUGE_INTERVAL = 5
+  ENGINE_GAUGES = %w[lookups cache_hits cache_misses matches errors].freeze
 
   def register
     @field_map = FieldMap.new(@fields, Native.namespaces)
@@ -89,7 +96,7 @@ class LogStash::Filters::MispEnrich < LogStash::Filters::Base
     if !misp_url.empty? && misp_url !~ %r{\Ahttps?://[^\s/]+}
       raise LogStash::ConfigurationError, "misp_enrich: `misp_url` must start with http:// or https://, got #{@misp_url.inspect}"
     end
-    @writer = Writer.new(@target, misp_url.empty? ? nil : misp_url, ecs_compatibility != :disabled)
+    @writer = Writer.new(@target, misp_url.empty? ? nil : misp_url, ecs_compatibility)
     @engine = create_engine
     @next_gauges = Time.now.to_f
     logger.info("misp_enrich ready", :native => Native.version, :servers => @memcached,
@@ -104,19 +111,20 @@ class LogStash::Filters::MispEnrich < LogStash::Filters::Base
   def multi_filter(events)
     return events if events.empty?
     items, origins = collect(events)
+    return events if items.empty?
     result = lookup(items)
     if result
       apply(events, origins, result)
     else
-      events.each { |e| tag(e, @tag_on_failure) } unless items.empty?
+      with_values(origins).each { |index| fail_event(events[index]) }
     end
     report_gauges
     events
   rescue => e
-    # Nothing may raise into the pipeline: the batch passes on, tagged.
+    # Nothing may raise into the pipeline: the batch passes on, and the
+    # events that had values to look up are tagged.
     logger.error("misp_enrich: batch not enriched", :error => e.message, :class => e.class.name)
-    metric.increment(:failures, events.size)
-    events.each { |ev| tag(ev, @tag_on_failure) rescue nil }
+    (origins ? with_values(origins).map { |i| events[i] } : events).each { |ev| fail_event(ev) }
     events
   end
 
@@ -230,6 +238,8 @@ class LogStash::Filters::MispEnrich < LogStash::Filters::Base
     nil
   end
 
+  # Writes each event's matches and tags; an event that cannot take them
+  # (say `[misp]` holds a string) is tagged with tag_on_failure alone.
   def apply(events, origins, result)
     by_event = Hash.new { |h, k| h[k] = [] }
     failed = {}
@@ -239,16 +249,35 @@ class LogStash::Filters::MispEnrich < LogStash::Filters::Base
       failed[index] = true if slot_result.failed
       slot_result.matches.each { |m| by_event[index] << [slot, field, value, m] }
     end
+    matched = 0
     by_event.each do |index, matches|
       event = events[index]
-      matches.sort_by!(&:first)
-      @writer.write(event, matches, result.events)
+      begin
+        matches.sort_by!(&:first)
+        @writer.write(event, matches, result.events)
+      rescue => e
+        logger.debug("misp_enrich: cannot write the matches onto an event", :error => e.message, :class => e.class.name)
+        failed[index] = true
+        next
+      end
+      matched += 1
       tag(event, @tag_on_match)
       filter_matched(event)
     end
-    failed.each_key { |index| tag(events[index], @tag_on_failure) }
-    metric.increment(:matches, by_event.size) unless by_event.empty?
-    metric.increment(:failures, failed.size) unless failed.empty?
+    failed.each_key { |index| fail_event(events[index]) }
+    metric.increment(:matches, matched) if matched > 0
+  end
+
+  # Indexes of the events that had at least one value to look up.
+  def with_values(origins)
+    origins.map(&:first).uniq
+  end
+
+  def fail_event(event)
+    metric.increment(:failures)
+    tag(event, @tag_on_failure)
+  rescue => e
+    logger.debug("misp_enrich: cannot tag an event", :error => e.message)
   end
 
   def tag(event, tags)
@@ -260,8 +289,9 @@ class LogStash::Filters::MispEnrich < LogStash::Filters::Base
     return if now < @next_gauges
     @next_gauges = now + GAUGE_INTERVAL
     stats = @engine.stats
-    %w[lookups cache_hits cache_misses matches errors].each do |name|
-      metric.gauge(name.to_sym, stats[name]) if stats.key?(name)
+    engine_metric = metric.namespace(:engine)
+    ENGINE_GAUGES.each do |name|
+      engine_metric.gauge(name.to_sym, stats[name]) if stats.key?(name)
     end
   rescue => e
     logger.debug("misp_enrich: cannot read engine stats", :error => e.message)

@@ -13,7 +13,11 @@
 #                     threat level, org, TLP and tags when misp-load stored them
 #
 # With ECS compatibility on, each entry is also a `[threat][enrichments]`
-# element (ECS threat field set: indicator.*, matched.*).
+# element (ECS threat field set: indicator.*, matched.*), holding only fields
+# of the ECS version in use: v1 (1.12+) or v8, which adds
+# indicator.marking.tlp_version, indicator.name and the sha384/tlsh hashes.
+# A hash with no ECS field (sha224, ...) gets none: the value stays in
+# matched.atomic and [misp][matches].
 
 module MispEnrich
   class Writer
@@ -25,17 +29,27 @@ module MispEnrich
       "ja3" => "software", "jarm" => "software", "hassh" => "software", "user-agent" => "software",
       "named-pipe" => "artifact"
     }.freeze
-    FILE_HASHES = %w[md5 sha1 sha224 sha256 sha384 sha512 ssdeep tlsh].freeze
+    # Hash namespaces indicator.type `file` covers (MISP's file hashes).
+    FILE_HASHES = %w[md5 sha1 sha224 sha256 sha384 sha512 ssdeep tlsh imphash authentihash].freeze
+    # The `hash.*` fields of ECS, per version.
+    ECS_HASHES = {
+      v1: %w[md5 sha1 sha256 sha512 ssdeep].freeze,
+      v8: %w[md5 sha1 sha256 sha384 sha512 ssdeep tlsh].freeze
+    }.freeze
+    # ECS's allowed indicator.marking.tlp values, per version.
+    ECS_TLP = { v1: %w[WHITE GREEN AMBER RED].freeze,
+                v8: %w[WHITE CLEAR GREEN AMBER AMBER+STRICT RED].freeze }.freeze
     THREAT_FIELDS = { "enrichments" => "[threat][enrichments]" }.freeze
     EMPTY = {}.freeze
 
     # target: the result field (`misp`, or a reference like `[threat][misp]`);
-    # misp_url: base URL for links, or nil; ecs: whether to write threat.enrichments.
+    # misp_url: base URL for links, or nil; ecs: the plugin's
+    # ecs_compatibility (:disabled writes no threat.enrichments; :v1, :v8).
     def initialize(target, misp_url, ecs)
       @target = target.to_s.start_with?("[") ? target.to_s : "[#{target}]"
       @fields = Hash[%w[event_id type url matches].map { |name| [name, "#{@target}[#{name}]"] }]
       @misp_url = misp_url
-      @ecs = ecs
+      @ecs = ecs == :disabled ? nil : (ecs == :v1 ? :v1 : :v8)
     end
 
     # matches: Array of [slot, field (FieldMap::Field), log value, Native::Match],
@@ -61,9 +75,17 @@ module MispEnrich
       written = { "event_id" => ids, "type" => types }
       written["url"] = urls unless urls.empty?
       written["matches"] = details
+      # Check both places before writing either, so an event that cannot
+      # take the result is left as it was.
+      writable!(event, @target)
+      writable!(event, "[threat]") unless enrichments.empty?
       put(event, @target, @fields, written)
       put(event, "[threat]", THREAT_FIELDS, "enrichments" => enrichments) unless enrichments.empty?
     end
+
+    # Raised when a field on the way to where results go holds a value that
+    # is not an object (e.g. `[misp]` is a string).
+    class NotWritable < StandardError; end
 
     # The TLP level of a tag list, as ECS writes it (`tlp:amber+strict` → `AMBER+STRICT`).
     def self.tlp(tags)
@@ -72,6 +94,16 @@ module MispEnrich
     end
 
     private
+
+    def writable!(event, reference)
+      path = reference.scan(/\[([^\[\]]+)\]/).flatten
+      path.each_index do |i|
+        prefix = path[0..i].map { |p| "[#{p}]" }.join
+        value = event.get(prefix)
+        return if value.nil?
+        raise NotWritable, "#{prefix} holds a #{value.class}, not an object" unless value.is_a?(Hash)
+      end
+    end
 
     # Writes `values` (name => Array) under `parent`: in one set when the
     # event has no such field yet (the usual case), else appended field by
@@ -112,35 +144,62 @@ module MispEnrich
       indicator = { "provider" => "MISP", "type" => ecs_type(match) }
       indicator["reference"] = link if link
       indicator["description"] = meta["info"] if present?(meta["info"])
-      indicator["marking"] = { "tlp" => tlp } if tlp
+      indicator["first_seen"] = meta["date"] if present?(meta["date"])
+      marking = marking(tlp)
+      indicator["marking"] = marking if marking
       indicator.merge!(typed_fields(match))
       {
         "indicator" => indicator,
-        "matched" => { "atomic" => value, "field" => field.name, "type" => "misp_enrich" },
+        "matched" => { "atomic" => atomic(field, value, match), "field" => field.name, "type" => "misp_enrich" },
         "misp" => { "event_id" => entry.event_id, "type" => entry.type, "tags" => Array(meta["tags"]),
                     "threat_level" => meta["threat_level"] }.reject { |_, v| v.nil? || v == [] }
       }
     end
 
+    # The atomic value that matched: what the log held, except for Sysmon's
+    # `Hashes` string, where it is the one hash that matched.
+    def atomic(field, value, match)
+      field.namespace == "hashes" ? match.value : value
+    end
+
+    # indicator.marking from a TLP level, when the ECS version allows it.
+    # TLP:WHITE exists only in TLP 1.0, CLEAR and AMBER+STRICT only in 2.0;
+    # MISP's tlp taxonomy is TLP 2.0, which kept GREEN, AMBER and RED. ECS v1
+    # knows TLP 1.0's levels only: CLEAR is written as WHITE (the same
+    # level), AMBER+STRICT is left out (AMBER would share it more widely).
+    def marking(tlp)
+      return nil unless tlp
+      tlp = "WHITE" if @ecs == :v1 && tlp == "CLEAR"
+      return nil unless ECS_TLP.fetch(@ecs).include?(tlp)
+      return { "tlp" => tlp } if @ecs == :v1
+      { "tlp" => tlp, "tlp_version" => tlp == "WHITE" ? "1.0" : "2.0" }
+    end
+
     def ecs_type(match)
       return (match.value.include?(":") ? "ipv6-addr" : "ipv4-addr") if match.namespace == "ip"
-      return "file" if FILE_HASHES.include?(match.namespace) || %w[imphash authentihash].include?(match.namespace)
+      return "file" if FILE_HASHES.include?(match.namespace)
       ECS_TYPES.fetch(match.namespace, "artifact")
     end
 
+    # The typed indicator.* field of a match, when ECS has one in this
+    # version; indicator.name (ECS 8.7+) otherwise, on v8 only.
     def typed_fields(match)
       ns = match.namespace
       v = match.value
       case ns
-      when "ip" then match.kind == :range ? { "name" => v } : { "ip" => v }
+      when "ip" then match.kind == :range ? name_field(v) : { "ip" => v }
       when "domain" then { "url" => { "domain" => v } }
       when "url" then { "url" => { "full" => v } }
       when "email" then { "email" => { "address" => v } }
       when "regkey" then { "registry" => { "path" => v } }
       when "imphash" then { "file" => { "pe" => { "imphash" => v } } }
-      when *FILE_HASHES then { "file" => { "hash" => { ns => v } } }
-      else { "name" => v }
+      else
+        ECS_HASHES.fetch(@ecs).include?(ns) ? { "file" => { "hash" => { ns => v } } } : name_field(v)
       end
+    end
+
+    def name_field(value)
+      @ecs == :v8 ? { "name" => value } : {}
     end
 
     def present?(v)
