@@ -88,6 +88,13 @@ pub struct Config {
     /// enough). Default 16.
     #[serde(default = "defaults::max_idle_connections")]
     pub max_idle_connections: usize,
+    /// Most keys one batch asks memcached for (after the cache). Past it,
+    /// the keys asked for latest in their events (every event's first
+    /// values go first) are not looked up and their slots are flagged
+    /// failed, so crafted values in some events cannot use up the batch's
+    /// budget for the others. Default 10,000.
+    #[serde(default = "defaults::max_lookups_per_batch")]
+    pub max_lookups_per_batch: u64,
     /// User name for memcached's ASCII protocol authentication (memcached
     /// started with `-Y <auth file>`); with `password`, every new connection
     /// logs in before its first lookup. Default: none.
@@ -138,6 +145,9 @@ mod defaults {
     pub fn max_idle_connections() -> usize {
         16
     }
+    pub fn max_lookups_per_batch() -> u64 {
+        10_000
+    }
 }
 
 impl Config {
@@ -159,6 +169,7 @@ impl Config {
             breaker_backoff_ms: defaults::breaker_backoff_ms(),
             event_metadata: defaults::event_metadata(),
             max_idle_connections: defaults::max_idle_connections(),
+            max_lookups_per_batch: defaults::max_lookups_per_batch(),
             username: None,
             password: None,
         }
@@ -271,6 +282,9 @@ impl Config {
             breaker_backoff: positive("breaker_backoff_ms", self.breaker_backoff_ms)?,
             event_metadata: self.event_metadata,
             max_idle_connections: self.max_idle_connections.max(1),
+            max_lookups_per_batch: usize::try_from(self.max_lookups_per_batch)
+                .unwrap_or(usize::MAX)
+                .max(1),
             login,
         })
     }
@@ -301,6 +315,7 @@ pub(crate) struct Settings {
     pub breaker_backoff: Duration,
     pub event_metadata: bool,
     pub max_idle_connections: usize,
+    pub max_lookups_per_batch: usize,
     pub login: Option<Login>,
 }
 

@@ -20,7 +20,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use hashbrown::HashTable;
+use hashbrown::{HashMap, HashTable};
 use misp_enrich_core::{normalize, Entry, EntryList, EventMeta, Namespace, Normalized};
 use misp_enrich_memcached::{Item as McItem, Timeouts};
 
@@ -33,6 +33,20 @@ use crate::servers::{self, Breaker, FetchError, Server};
 use crate::stats::{self, Counters, Delta, Latency, RangeStats, Stats, LATENCY_BUCKETS_US};
 use crate::wire::{self, namespace_id, Item, Kind};
 use crate::{hashes, suffix};
+
+/// At most this many `event_id#type` entries of one stored value are read;
+/// the rest of the value is counted (`entries_over_cap`) and not parsed. A
+/// key that many MISP events share (or a hostile memcached) cannot make one
+/// lookup parse a megabyte of entries or hand it to every matching event.
+pub const MAX_ENTRIES_PER_VALUE: usize = 1_000;
+
+/// Keys asked from memcached per round trip: a batch with more misses asks
+/// in several, most important first, so a batch that runs out of time still
+/// has the answers of its first rounds.
+const KEYS_PER_ROUND: usize = 2_000;
+
+/// The planning of a batch checks its deadline once per this many items.
+const ITEMS_PER_DEADLINE_CHECK: usize = 256;
 
 /// How a value matched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -253,6 +267,9 @@ struct Lookup<'a> {
     state: State,
     /// Range matches: `ranges_found[start..end]`.
     ranges: (u32, u32),
+    /// The lowest rank of the refs asking for it: memcached is asked in
+    /// this order, and past the batch's cap, the highest ranks go unasked.
+    priority: u32,
 }
 
 /// One value an item asked for.
@@ -269,12 +286,29 @@ struct Plan<'a> {
     refs: Vec<Ref>,
     /// Per item: `refs[start..end]`.
     items: Vec<(u32, u32)>,
+    /// Per item: whether it was planned. Items are planned round-robin over
+    /// the events (every event's first value, then every event's second,
+    /// ...); those not reached when the batch's time ran out are flagged
+    /// failed.
+    planned: Vec<bool>,
     /// Bytes of values lowered by the fast paths ([`Value::Lowered`]).
     arena: Vec<u8>,
+    /// Per slot: values and parent names asked so far. A value's rank is
+    /// its position among its own event's values (parents counted apart),
+    /// so the first values of every event come before the 1,000th of any.
+    ranks: HashMap<u32, (u32, u32), foldhash::fast::RandomState>,
+    /// Parent names left out by [`suffix::MAX_PARENTS`].
+    parents_over_cap: u64,
 }
 
 impl<'a> Plan<'a> {
-    fn intern(&mut self, hasher: &impl BuildHasher, ns: Namespace, value: Value<'a>) -> u32 {
+    fn intern(
+        &mut self,
+        hasher: &impl BuildHasher,
+        ns: Namespace,
+        value: Value<'a>,
+        rank: u32,
+    ) -> u32 {
         let arena = &self.arena;
         let bytes = value.bytes(arena);
         let hash = hasher.hash_one((namespace_id(ns), bytes));
@@ -283,6 +317,9 @@ impl<'a> Plan<'a> {
             let l = &lookups[i as usize];
             l.ns == ns && l.value.bytes(arena) == bytes
         }) {
+            if let Some(l) = self.lookups.get_mut(i as usize) {
+                l.priority = l.priority.min(rank);
+            }
             return i;
         }
         let i = u32::try_from(self.lookups.len()).unwrap_or(u32::MAX);
@@ -291,6 +328,7 @@ impl<'a> Plan<'a> {
             value,
             state: State::Pending,
             ranges: (0, 0),
+            priority: rank,
         });
         let lookups = &self.lookups;
         self.table.insert_unique(hash, i, |&j| {
@@ -304,6 +342,7 @@ impl<'a> Plan<'a> {
         &mut self,
         hasher: &impl BuildHasher,
         suffix_mode: bool,
+        slot: u32,
         ns: Namespace,
         raw: &'a str,
     ) -> bool {
@@ -316,24 +355,44 @@ impl<'a> Plan<'a> {
             },
         };
         let parents: Vec<Value<'a>> = if suffix_mode && ns == Namespace::Domain {
-            match &value {
-                Value::Text(Cow::Borrowed(v)) => suffix::parents(v)
-                    .map(|p| Value::Text(Cow::Borrowed(p)))
-                    .collect(),
-                other => suffix::parents(other.as_str(&self.arena))
-                    .map(|p| Value::Text(Cow::Owned(p.to_owned())))
-                    .collect(),
-            }
+            let (parents, left_out) = match &value {
+                Value::Text(Cow::Borrowed(v)) => {
+                    let (parents, left_out) = suffix::parents(v);
+                    (
+                        parents.map(|p| Value::Text(Cow::Borrowed(p))).collect(),
+                        left_out,
+                    )
+                }
+                other => {
+                    let (parents, left_out) = suffix::parents(other.as_str(&self.arena));
+                    (
+                        parents
+                            .map(|p| Value::Text(Cow::Owned(p.to_owned())))
+                            .collect(),
+                        left_out,
+                    )
+                }
+            };
+            self.parents_over_cap += left_out as u64;
+            parents
         } else {
             Vec::new()
         };
-        let lookup = self.intern(hasher, ns, value);
+        let ranks = self.ranks.entry(slot).or_insert((0, 0));
+        let rank = ranks.0;
+        ranks.0 = ranks.0.saturating_add(1);
+        let first_parent_rank = ranks.1;
+        ranks.1 = ranks
+            .1
+            .saturating_add(u32::try_from(parents.len()).unwrap_or(u32::MAX));
+        let lookup = self.intern(hasher, ns, value, rank);
         self.refs.push(Ref {
             lookup,
             kind: MatchKind::Exact,
         });
-        for p in parents {
-            let lookup = self.intern(hasher, ns, p);
+        for (n, p) in parents.into_iter().enumerate() {
+            let rank = first_parent_rank.saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
+            let lookup = self.intern(hasher, ns, p, rank);
             self.refs.push(Ref {
                 lookup,
                 kind: MatchKind::Suffix,
@@ -346,23 +405,45 @@ impl<'a> Plan<'a> {
 impl Inner {
     fn lookup(&self, items: &[Item<'_>], started: Instant, delta: &mut Delta) -> Outcome {
         let deadline = started + self.settings.batch_timeout;
+        // Planning may take half of the budget, and plan twice as many keys
+        // as memcached will be asked for (the cache answers some): the rest
+        // of the time is memcached's.
+        let planning_deadline = started + self.settings.batch_timeout / 2;
+        let max_planned = self.settings.max_lookups_per_batch.saturating_mul(2);
         let suffix_mode = self.settings.domain_match == DomainMatch::Suffix;
         let mut plan = Plan {
             lookups: Vec::with_capacity(items.len()),
             table: HashTable::with_capacity(items.len()),
             refs: Vec::with_capacity(items.len()),
-            items: Vec::with_capacity(items.len()),
+            items: vec![(0, 0); items.len()],
+            planned: vec![false; items.len()],
             arena: Vec::new(),
+            ranks: HashMap::with_hasher(foldhash::fast::RandomState::default()),
+            parents_over_cap: 0,
         };
-        for item in items {
+        for (n, &i) in round_robin(items).iter().enumerate() {
+            let Some(item) = items.get(i as usize) else {
+                continue;
+            };
+            // Planning is linear, but a huge batch must not plan past its share.
+            if plan.lookups.len() >= max_planned
+                || (n % ITEMS_PER_DEADLINE_CHECK == 0
+                    && n > 0
+                    && Instant::now() >= planning_deadline)
+            {
+                delta.failed_lookups += (items.len() - n) as u64;
+                break;
+            }
             let start = plan.refs.len() as u32;
             let ok = match std::str::from_utf8(item.value) {
                 Ok(value) => match item.kind {
-                    Kind::Namespace(ns) => plan.add(&self.hasher, suffix_mode, ns, value),
+                    Kind::Namespace(ns) => {
+                        plan.add(&self.hasher, suffix_mode, item.slot, ns, value)
+                    }
                     Kind::SysmonHashes => {
                         let mut any = false;
                         for (ns, v) in hashes::split(value) {
-                            any |= plan.add(&self.hasher, suffix_mode, ns, v);
+                            any |= plan.add(&self.hasher, suffix_mode, item.slot, ns, v);
                         }
                         any
                     }
@@ -372,9 +453,11 @@ impl Inner {
             if !ok {
                 delta.invalid_values += 1;
             }
-            plan.items.push((start, plan.refs.len() as u32));
+            plan.items[i as usize] = (start, plan.refs.len() as u32);
+            plan.planned[i as usize] = true;
         }
         delta.lookups = plan.lookups.len() as u64;
+        delta.parents_over_cap = plan.parents_over_cap;
 
         // IPs against the range index (in memory, never fails).
         let range_index = self.ranges.load_full();
@@ -407,12 +490,34 @@ impl Inner {
         delta.cache_misses = misses.len() as u64;
         delta.cache_hits = delta.lookups - delta.cache_misses;
 
-        // memcached, for what the cache did not know.
-        if !misses.is_empty() {
+        // memcached, for what the cache did not know: every event's first
+        // values first, at most `max_lookups_per_batch` keys, in rounds.
+        if misses.len() > 1 {
+            misses.sort_by_key(|&i| (plan.lookups[i as usize].priority, i));
+        }
+        let cap = self.settings.max_lookups_per_batch;
+        if misses.len() > cap {
+            for &i in &misses[cap..] {
+                plan.lookups[i as usize].state = State::Failed;
+            }
+            let over = (misses.len() - cap) as u64;
+            delta.lookups_over_cap += over;
+            delta.failed_lookups += over;
+            misses.truncate(cap);
+        }
+        let mut gave_up = false;
+        for round in misses.chunks(KEYS_PER_ROUND) {
+            if gave_up {
+                for &i in round {
+                    plan.lookups[i as usize].state = State::Failed;
+                }
+                delta.failed_lookups += round.len() as u64;
+                continue;
+            }
             // All keys in one buffer: one allocation, not one per key.
-            let mut buf = String::with_capacity(misses.len() * 48);
-            let mut ends = Vec::with_capacity(misses.len());
-            for &i in &misses {
+            let mut buf = String::with_capacity(round.len() * 48);
+            let mut ends = Vec::with_capacity(round.len());
+            for &i in round {
                 let l = &plan.lookups[i as usize];
                 self.settings
                     .keyspace
@@ -428,12 +533,21 @@ impl Inner {
                 })
                 .collect();
             let answers = self.fetch(&keys, deadline, delta);
-            for (&i, got) in misses.iter().zip(answers) {
+            let mut out_of_time = false;
+            for (&i, got) in round.iter().zip(answers) {
                 let l = &mut plan.lookups[i as usize];
-                let Ok(item) = got else {
-                    l.state = State::Failed;
-                    delta.failed_lookups += 1;
-                    continue;
+                // Parsing is bounded per value, and stops with the batch's time.
+                out_of_time = out_of_time || Instant::now() >= deadline;
+                let item = match got {
+                    Ok(item) if !out_of_time => item,
+                    _ => {
+                        // A server that failed, or no time left: later
+                        // rounds are not asked.
+                        gave_up = true;
+                        l.state = State::Failed;
+                        delta.failed_lookups += 1;
+                        continue;
+                    }
                 };
                 let answer = self.parse_answer(item, delta);
                 cache_key(&mut key, l.ns, l.value.bytes(&plan.arena));
@@ -467,8 +581,9 @@ impl Inner {
             delta.foreign_values += 1;
             return None;
         };
-        let parsed = EntryList::parse(text);
+        let parsed = EntryList::parse_capped(text, MAX_ENTRIES_PER_VALUE);
         delta.malformed_entries += parsed.malformed as u64;
+        delta.entries_over_cap += parsed.over_cap as u64;
         if parsed.entries.is_empty() {
             delta.foreign_values += 1;
             return None;
@@ -552,11 +667,12 @@ impl Inner {
         // Items with something to report, in slot order (stable: item order within a slot).
         let mut reported: Vec<(u32, usize)> = Vec::new();
         for (i, &(start, end)) in plan.items.iter().enumerate() {
-            let any = plan.refs[start as usize..end as usize].iter().any(|r| {
-                let l = &plan.lookups[r.lookup as usize];
-                matches!(l.state, State::Hit(_) | State::Failed)
-                    || (r.kind == MatchKind::Exact && l.ranges.0 < l.ranges.1)
-            });
+            let any = !plan.planned[i]
+                || plan.refs[start as usize..end as usize].iter().any(|r| {
+                    let l = &plan.lookups[r.lookup as usize];
+                    matches!(l.state, State::Hit(_) | State::Failed)
+                        || (r.kind == MatchKind::Exact && l.ranges.0 < l.ranges.1)
+                });
             if any {
                 reported.push((items[i].slot, i));
             }
@@ -574,6 +690,10 @@ impl Inner {
             let Some(result) = slots.last_mut() else {
                 continue;
             };
+            if !plan.planned[i] {
+                result.failed = true;
+                continue;
+            }
             let (start, end) = plan.items[i];
             for r in &plan.refs[start as usize..end as usize] {
                 let l = &plan.lookups[r.lookup as usize];
@@ -640,6 +760,8 @@ impl Inner {
                 None => wanted.push(id),
             }
         }
+        // Metadata is extra: past the batch's key cap it is left out.
+        wanted.truncate(self.settings.max_lookups_per_batch);
         if !wanted.is_empty() {
             delta.event_fetches += wanted.len() as u64;
             let keys: Vec<String> = wanted
@@ -703,6 +825,23 @@ impl Inner {
             .map(|s| s.last_error.is_some())
             .unwrap_or(false)
     }
+}
+
+/// The indexes of `items` in planning order: every slot's first item, then
+/// every slot's second, ... (item order within each round).
+fn round_robin(items: &[Item<'_>]) -> Vec<u32> {
+    let mut seen: HashMap<u32, u32, foldhash::fast::RandomState> =
+        HashMap::with_hasher(foldhash::fast::RandomState::default());
+    let mut keyed: Vec<(u32, u32)> = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let n = seen.entry(item.slot).or_insert(0);
+        keyed.push((*n, u32::try_from(i).unwrap_or(u32::MAX)));
+        *n = n.saturating_add(1);
+    }
+    if !keyed.is_sorted() {
+        keyed.sort_unstable();
+    }
+    keyed.into_iter().map(|(_, i)| i).collect()
 }
 
 /// The cache key of a value: its namespace's wire id, then the value.

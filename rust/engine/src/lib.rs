@@ -30,6 +30,7 @@
 //! }
 //! ```
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod cache;
 mod config;
@@ -44,10 +45,11 @@ mod suffix;
 pub mod wire;
 
 pub use config::{Config, DomainMatch};
-pub use engine::{Engine, Match, MatchKind, Outcome, SlotResult};
+pub use engine::{Engine, Match, MatchKind, Outcome, SlotResult, MAX_ENTRIES_PER_VALUE};
 pub use error::{ConfigError, WireError};
 pub use servers::{BreakerState, ServerStats};
 pub use stats::{Latency, RangeStats, Stats, Totals, LATENCY_BUCKETS_US};
+pub use suffix::MAX_PARENTS;
 pub use wire::{Item, Kind};
 
 #[cfg(test)]

@@ -72,6 +72,15 @@ counters! {
     foreign_values,
     /// Entries dropped from values because they are not `event_id#type`.
     malformed_entries,
+    /// Parts of stored values past the cap of entries read per value
+    /// (`MAX_ENTRIES_PER_VALUE`, 1,000), not read.
+    entries_over_cap,
+    /// Keys not looked up because the batch had more than
+    /// `max_lookups_per_batch` to ask memcached (counted in `failed_lookups` too).
+    lookups_over_cap,
+    /// Parent names not looked up because a name had more than
+    /// `MAX_PARENTS` (8) below its registrable domain.
+    parents_over_cap,
     /// Matches reported (exact, range and suffix).
     matches,
     /// Of which range matches.
