@@ -20,6 +20,7 @@
 //! shorter since the sleep's own overshoot eats most of that window. A larger
 //! `--spin-us` buys punctuality with CPU taken from the JVM being measured;
 //! 0 never spins (deliveries then land late by the wake-up latency).
+#![forbid(unsafe_code)]
 
 mod pipe;
 

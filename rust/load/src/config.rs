@@ -21,6 +21,11 @@ use crate::secret::Secret;
 /// memcached treats an expiry above 30 days as an absolute unix time.
 pub const MAX_RELATIVE_EXPIRY: u64 = 30 * 24 * 3600;
 
+/// Default bound on the body of one MISP answer: a page of the default
+/// 5,000 attributes is a few megabytes; 256 MB allows pages of about
+/// 250,000 attributes.
+pub const DEFAULT_MAX_RESPONSE_SIZE: u64 = 256 * 1024 * 1024;
+
 /// The environment variable that may hold the MISP API key.
 pub const KEY_ENV: &str = "MISP_KEY";
 
@@ -125,6 +130,7 @@ struct RawMisp {
     timeout: Option<String>,
     retries: Option<String>,
     backoff: Option<String>,
+    max_response_size: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -233,6 +239,8 @@ pub struct MispConfig {
     pub ca_file: Option<PathBuf>,
     /// Bound on one HTTP request, body included.
     pub timeout: Duration,
+    /// Most bytes of one HTTP answer's body.
+    pub max_response_size: u64,
     /// Attributes per page.
     pub page_size: u32,
     /// Retries of a failed request.
@@ -542,6 +550,17 @@ impl Config {
                 .ok_or_else(|| invalid("misp.timeout", duration_help(t)))?,
             None => Duration::from_secs(300),
         };
+        let max_response_size = match &m.max_response_size {
+            None => DEFAULT_MAX_RESPONSE_SIZE,
+            Some(v) => byte_size(v).filter(|n| *n >= 1024).ok_or_else(|| {
+                invalid(
+                    "misp.max_response_size",
+                    format!(
+                        "`{v}` is not a size of at least 1 KB: bytes, or a number with KB, MB or GB (1024-based), e.g. `256MB`"
+                    ),
+                )
+            })?,
+        };
         let backoff = match &m.backoff {
             Some(t) => seconds(t).ok_or_else(|| invalid("misp.backoff", duration_help(t)))?,
             None => Duration::from_secs(1),
@@ -563,6 +582,7 @@ impl Config {
             ignore_cert_errors: m.ignore_cert_errors.unwrap_or(false),
             ca_file,
             timeout,
+            max_response_size,
             page_size: u32::try_from(page_size).unwrap_or(5000),
             retries,
             backoff,
@@ -760,6 +780,20 @@ pub fn seconds(text: &str) -> Option<Duration> {
     };
     let secs = value * factor;
     (secs.is_finite() && (0.0..1e11).contains(&secs)).then(|| Duration::from_secs_f64(secs))
+}
+
+/// Bytes from `N`, or `N` followed by `KB`, `MB` or `GB` (1024-based; `K`,
+/// `M`, `G` and `B` alone too).
+pub fn byte_size(text: &str) -> Option<u64> {
+    let t = text.trim().to_ascii_uppercase();
+    let t = t.strip_suffix('B').unwrap_or(&t).trim_end();
+    let (number, factor) = match t.chars().last() {
+        Some('K') => (&t[..t.len() - 1], 1u64 << 10),
+        Some('M') => (&t[..t.len() - 1], 1 << 20),
+        Some('G') => (&t[..t.len() - 1], 1 << 30),
+        _ => (t, 1),
+    };
+    number.trim().parse::<u64>().ok()?.checked_mul(factor)
 }
 
 fn duration_help(value: &str) -> String {
@@ -1032,6 +1066,12 @@ hash:
         assert_eq!(c.misp.ca_file, Some(dir.join("ca.pem")));
         assert_eq!((c.misp.page_size, c.misp.retries), (1000, 0));
         assert_eq!(c.misp.timeout, Duration::from_secs(120));
+        assert_eq!(c.misp.max_response_size, DEFAULT_MAX_RESPONSE_SIZE);
+        assert_eq!(byte_size("256MB"), Some(256 << 20));
+        assert_eq!(byte_size(" 2 gb"), Some(2 << 30));
+        assert_eq!(byte_size("1024"), Some(1024));
+        assert_eq!(byte_size("64k"), Some(64 << 10));
+        assert_eq!(byte_size("lots"), None);
         assert!(c.filters.published && c.filters.enforce_warninglist && c.filters.exclude_decayed);
         assert_eq!(c.filters.exclude_tags, vec!["tlp:red", "false-positive"]);
         assert!((c.max_removal_share - 0.1).abs() < 1e-9);

@@ -18,11 +18,20 @@ use crate::store::Store;
 /// Event ids per `/events/restSearch` request.
 pub const EVENTS_PER_REQUEST: usize = 500;
 
+/// What the event worker wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EventCounts {
+    /// Metadata records written.
+    pub written: u64,
+    /// Records over memcached's item size limit, skipped (each warned about).
+    pub too_large: u64,
+}
+
 /// The worker that fetches and writes event metadata.
 #[derive(Debug)]
 pub struct EventWorker {
     tx: Option<SyncSender<Vec<String>>>,
-    handle: Option<JoinHandle<Result<u64, Error>>>,
+    handle: Option<JoinHandle<Result<EventCounts, Error>>>,
 }
 
 impl EventWorker {
@@ -48,7 +57,7 @@ impl EventWorker {
     }
 
     /// Waits for every queued event to be written; returns how many were.
-    pub fn finish(mut self) -> Result<u64, Error> {
+    pub fn finish(mut self) -> Result<EventCounts, Error> {
         self.tx = None;
         match self.handle.take().map(JoinHandle::join) {
             Some(Ok(result)) => result,
@@ -65,14 +74,17 @@ fn work(
     rx: &Receiver<Vec<String>>,
     exptime: u32,
     now: u64,
-) -> Result<u64, Error> {
+) -> Result<EventCounts, Error> {
     let mut pending: Vec<String> = Vec::new();
-    let mut written = 0u64;
+    let mut written = EventCounts::default();
     let mut failure: Option<Error> = None;
     let mut flush = |pending: &mut Vec<String>, failure: &mut Option<Error>| {
         if failure.is_none() && !pending.is_empty() {
             match fetch_and_write(misp, &mut store, pending, exptime, now) {
-                Ok(n) => written += n,
+                Ok(n) => {
+                    written.written += n.written;
+                    written.too_large += n.too_large;
+                }
                 Err(e) => *failure = Some(e),
             }
         }
@@ -98,7 +110,7 @@ fn fetch_and_write(
     ids: &[String],
     exptime: u32,
     now: u64,
-) -> Result<u64, Error> {
+) -> Result<EventCounts, Error> {
     let metas = fetch(misp, ids, now)?;
     let ks = store.keyspace().clone();
     let items: Vec<(String, Vec<u8>, u32)> = metas
@@ -117,8 +129,18 @@ fn fetch_and_write(
             ids.len()
         );
     }
-    store.set_many(items)?;
-    Ok(n)
+    let refused = store.set_many(items)?;
+    for (key, bytes) in &refused {
+        tracing::warn!(
+            "event metadata `{}` ({bytes} bytes) is larger than memcached's item size limit (memcached -I): skipped, the other events are written",
+            misp_enrich_core::excerpt(key)
+        );
+    }
+    let too_large = refused.len() as u64;
+    Ok(EventCounts {
+        written: n - too_large,
+        too_large,
+    })
 }
 
 /// Fetches the metadata of `ids`.

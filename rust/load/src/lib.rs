@@ -14,6 +14,7 @@
 //! - [`inspect`]: `check`, `stats`, `lookup`.
 //! - [`summary`], [`ui`]: what the user sees.
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub mod category;
 pub mod cli;

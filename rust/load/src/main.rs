@@ -1,5 +1,6 @@
 //! misp-load's entry point: parse the command line, set up logging and
 //! signals, run, print the summary, and turn the outcome into an exit code.
+#![forbid(unsafe_code)]
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

@@ -3,14 +3,22 @@
 //! and errors that say what happened in MISP's terms (wrong key, login page,
 //! private CA, ...). The API key goes only into the `Authorization` header,
 //! marked sensitive, and is scrubbed from anything the server sends back.
+//!
+//! Every request is bounded as a whole (issue 14): connect, headers and
+//! body together within `misp.timeout`, the body at most
+//! `misp.max_response_size` bytes, and a SIGTERM/SIGINT ends it within
+//! [`STOP_POLL`]. Requests run on a small tokio runtime owned by the client
+//! (reqwest's async client), so that a request can be dropped mid-read; the
+//! blocking client bounds each read, not the whole body, and cannot be
+//! interrupted.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reqwest::blocking::{Client, RequestBuilder};
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, LOCATION};
 use reqwest::StatusCode;
+use reqwest::{Client, RequestBuilder};
 use serde::Deserialize;
 use serde_json::Value;
 use thiserror::Error;
@@ -20,6 +28,9 @@ use crate::secret::Secret;
 
 /// Longest wait between two tries, whatever Retry-After says.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// How often a request in flight checks whether a signal asked to stop.
+pub const STOP_POLL: Duration = Duration::from_millis(50);
 
 /// What went wrong talking to MISP. `what` names the request, e.g.
 /// `page 3 of /attributes/restSearch`.
@@ -127,11 +138,19 @@ pub enum MispError {
         /// serde_json's message (line, column).
         detail: String,
     },
-    /// Stopped by a signal while waiting to retry.
+    /// Stopped by a signal while waiting to retry or during a request.
     #[error("{what}: interrupted")]
     Interrupted {
         /// The request.
         what: String,
+    },
+    /// The body was larger than `misp.max_response_size`.
+    #[error("{what}: MISP's answer is larger than misp.max_response_size ({limit} bytes); stopped reading it. Lower `misp.page_size`, or raise `misp.max_response_size` if pages this large are expected")]
+    TooLarge {
+        /// The request.
+        what: String,
+        /// The limit in bytes.
+        limit: u64,
     },
 }
 
@@ -148,9 +167,11 @@ pub struct Answer {
 #[derive(Debug, Clone)]
 pub struct Misp {
     http: Client,
+    runtime: Arc<tokio::runtime::Runtime>,
     url: String,
     key: Secret,
     timeout: Duration,
+    max_response: u64,
     retries: u32,
     backoff: Duration,
     page_size: u32,
@@ -160,6 +181,11 @@ pub struct Misp {
 impl Misp {
     /// A client for `cfg`. `stop` cuts retry waits short when set.
     pub fn new(cfg: &MispConfig, stop: Arc<AtomicBool>) -> Result<Self, MispError> {
+        if let Some(host) = cleartext_host(&cfg.url) {
+            tracing::warn!(
+                "misp.url is http:// to {host}, not a loopback address: the API key and the indicators cross the network unencrypted. Use https:// (with misp.ca_file for a private CA)"
+            );
+        }
         // reqwest is built without a default crypto provider; use ring (the
         // workspace's), once per process.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -185,14 +211,27 @@ impl Misp {
         if cfg.ignore_cert_errors {
             builder = builder.tls_danger_accept_invalid_certs(true);
         }
-        let http = builder
+        // One worker thread drives every request of the process's clients
+        // (the fetch and event threads share it); callers block on theirs.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("misp-http")
+            .enable_all()
             .build()
-            .map_err(|e| MispError::Setup(error_chain(&e)))?;
+            .map_err(|e| MispError::Setup(format!("cannot start the HTTP runtime: {e}")))?;
+        let http = {
+            let _context = runtime.enter();
+            builder
+                .build()
+                .map_err(|e| MispError::Setup(error_chain(&e)))?
+        };
         Ok(Misp {
             http,
+            runtime: Arc::new(runtime),
             url: cfg.url.clone(),
             key: cfg.key.clone(),
             timeout: cfg.timeout,
+            max_response: cfg.max_response_size,
             retries: cfg.retries,
             backoff: cfg.backoff,
             page_size: cfg.page_size,
@@ -279,26 +318,84 @@ impl Misp {
         Ok(())
     }
 
-    fn try_once(&self, what: &str, request: RequestBuilder) -> Result<Answer, Attempt> {
-        let started = Instant::now();
-        let response = request.send().map_err(|e| self.transport_error(what, &e))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        // Read into one buffer sized from Content-Length: a multi-megabyte
-        // page is copied once, not regrown chunk by chunk.
-        let mut response = response;
-        let size = response.content_length().unwrap_or(0).min(1 << 30);
-        let mut buf = Vec::with_capacity(usize::try_from(size).unwrap_or(0) + 1);
-        if let Err(e) = std::io::Read::read_to_end(&mut response, &mut buf) {
-            let detail = self.key.redact(&error_chain(&e));
-            return Err(Attempt::Transient(
+    /// One request, body included, within `misp.timeout`, at most
+    /// `misp.max_response_size` bytes, ended early by `stop`.
+    fn exchange(
+        &self,
+        what: &str,
+        request: RequestBuilder,
+    ) -> Result<(StatusCode, HeaderMap, Vec<u8>), Attempt> {
+        let limit = self.max_response;
+        let too_large = || {
+            Attempt::Final(MispError::TooLarge {
+                what: what.into(),
+                limit,
+            })
+        };
+        let transfer = |e: &reqwest::Error| {
+            if e.is_timeout() {
+                return self.timeout_error(what);
+            }
+            Attempt::Transient(
                 MispError::Transfer {
                     what: what.into(),
-                    detail,
+                    detail: self.key.redact(&error_chain(e)),
                 },
                 None,
-            ));
-        }
+            )
+        };
+        let exchange = async {
+            let mut response = request
+                .send()
+                .await
+                .map_err(|e| self.transport_error(what, &e))?;
+            let status = response.status();
+            let headers = response.headers().clone();
+            // One buffer sized from Content-Length: a multi-megabyte page
+            // is copied once, not regrown chunk by chunk.
+            let announced = response.content_length().unwrap_or(0);
+            if announced > limit {
+                return Err(too_large());
+            }
+            let mut buf = Vec::with_capacity(usize::try_from(announced).unwrap_or(0) + 1);
+            while let Some(chunk) = response.chunk().await.map_err(|e| transfer(&e))? {
+                if (buf.len() + chunk.len()) as u64 > limit {
+                    return Err(too_large());
+                }
+                buf.extend_from_slice(&chunk);
+            }
+            Ok((status, headers, buf))
+        };
+        let stop = Arc::clone(&self.stop);
+        let stopped = async move {
+            while !stop.load(Ordering::Relaxed) {
+                tokio::time::sleep(STOP_POLL).await;
+            }
+        };
+        let timeout = self.timeout;
+        self.runtime.block_on(async {
+            tokio::select! {
+                done = tokio::time::timeout(timeout, exchange) => {
+                    done.unwrap_or_else(|_| Err(self.timeout_error(what)))
+                }
+                () = stopped => Err(Attempt::Final(MispError::Interrupted { what: what.into() })),
+            }
+        })
+    }
+
+    fn timeout_error(&self, what: &str) -> Attempt {
+        Attempt::Transient(
+            MispError::Timeout {
+                what: what.into(),
+                secs: format!("{}", self.timeout.as_secs_f64()),
+            },
+            None,
+        )
+    }
+
+    fn try_once(&self, what: &str, request: RequestBuilder) -> Result<Answer, Attempt> {
+        let started = Instant::now();
+        let (status, headers, buf) = self.exchange(what, request)?;
         let body = bytes::Bytes::from(buf);
         tracing::debug!(
             "{what}: HTTP {} with {} bytes in {:.3} s",
@@ -383,13 +480,7 @@ impl Misp {
         };
         let detail = self.key.redact(&detail);
         if e.is_timeout() {
-            return Attempt::Transient(
-                MispError::Timeout {
-                    what: what.into(),
-                    secs: format!("{}", self.timeout.as_secs_f64()),
-                },
-                None,
-            );
+            return self.timeout_error(what);
         }
         let lower = detail.to_ascii_lowercase();
         if lower.contains("certificate")
@@ -490,6 +581,22 @@ impl Misp {
             page += 1;
         }
     }
+}
+
+/// The host of an `http://` URL whose host is not a loopback address (a
+/// name other than `localhost`, or an address outside 127.0.0.0/8 and
+/// `::1`): the API key would cross a network in clear text.
+pub fn cleartext_host(url: &str) -> Option<String> {
+    let parsed = reqwest::Url::parse(url).ok()?;
+    if parsed.scheme() != "http" {
+        return None;
+    }
+    let loopback = match parsed.host()? {
+        url::Host::Domain(name) => name.eq_ignore_ascii_case("localhost"),
+        url::Host::Ipv4(ip) => ip.is_loopback(),
+        url::Host::Ipv6(ip) => ip.is_loopback(),
+    };
+    (!loopback).then(|| misp_enrich_core::excerpt(parsed.host_str().unwrap_or_default()))
 }
 
 /// MISP's `/servers/getVersion` answer (the fields misp-load shows).
@@ -625,6 +732,32 @@ mod tests {
             server_message(b"<html><body>x</body></html>"),
             "an HTML page"
         );
+    }
+
+    #[test]
+    fn cleartext_urls_to_other_hosts_are_recognised() {
+        assert_eq!(
+            cleartext_host("http://misp.example.org").as_deref(),
+            Some("misp.example.org")
+        );
+        assert_eq!(
+            cleartext_host("http://10.1.2.3:8080/").as_deref(),
+            Some("10.1.2.3")
+        );
+        assert_eq!(
+            cleartext_host("http://[2001:db8::1]").as_deref(),
+            Some("[2001:db8::1]")
+        );
+        for quiet in [
+            "https://misp.example.org",
+            "http://127.0.0.1:8080",
+            "http://127.3.4.5",
+            "http://localhost:1234",
+            "HTTP://LOCALHOST",
+            "http://[::1]:80",
+        ] {
+            assert_eq!(cleartext_host(quiet), None, "{quiet}");
+        }
     }
 
     #[test]

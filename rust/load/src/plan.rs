@@ -92,10 +92,7 @@ pub fn merge_checked(
         ),
         Some((value, cas)) => {
             let mut list = parse_value(value);
-            let foreign = list
-                .entries()
-                .iter()
-                .any(|e| !additions.entries().contains(e));
+            let foreign = list.entries().iter().any(|e| !additions.contains(e));
             let added = list.merge(additions);
             let decision = if added > 0 || (refresh_ttl && !list.is_empty()) {
                 Decision::Replace {
@@ -125,7 +122,12 @@ pub fn remove(existing: Option<(&[u8], u64)>, removals: &[Entry]) -> Decision {
         return Decision::Absent;
     };
     let mut list = parse_value(value);
-    let removed = list.retain(|e| !removals.contains(e));
+    let removed = if removals.len() > 16 {
+        let removals: std::collections::HashSet<&Entry> = removals.iter().collect();
+        list.retain(|e| !removals.contains(e))
+    } else {
+        list.retain(|e| !removals.contains(e))
+    };
     if removed == 0 {
         Decision::Keep
     } else if list.is_empty() {

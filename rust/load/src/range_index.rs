@@ -197,13 +197,23 @@ pub fn update(
         let chunk_keys: Vec<String> = (0..chunk_count)
             .map(|n| ks.ranges_chunk_key(generation, n))
             .collect();
-        store.set_many(
+        let refused = store.set_many(
             chunk_keys
                 .iter()
                 .zip(&chunks)
                 .map(|(k, c)| (k.clone(), c.as_bytes().to_vec(), chunk_exptime))
                 .collect(),
         )?;
+        // A missing chunk would make the index lie: fail instead (the old
+        // index stays in place, its head untouched).
+        if let Some((key, bytes)) = refused.into_iter().next() {
+            store.delete_many(chunk_keys)?;
+            return Err(crate::store::StoreError::TooLarge {
+                server: store.server_addr(&key).to_owned(),
+                key,
+                bytes,
+            });
+        }
         let head = RangeIndexHead {
             generation,
             chunks: chunk_count,

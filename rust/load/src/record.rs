@@ -67,5 +67,5 @@ pub fn read(store: &mut Store) -> Result<Option<LoadRecord>, StoreError> {
 pub fn write(store: &mut Store, record: &LoadRecord) -> Result<(), StoreError> {
     let key = key(store);
     let json = serde_json::to_vec(record).unwrap_or_default();
-    store.set_many(vec![(key, json, 0)])
+    store.set_many(vec![(key, json, 0)]).map(|_| ())
 }

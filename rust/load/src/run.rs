@@ -31,6 +31,13 @@ use crate::store::{KeyAdd, KeyRemove, Store};
 use crate::summary::Summary;
 use crate::ui::Ui;
 
+/// Skip reason of a key whose merged value memcached refused as over its
+/// item size limit (the key keeps what it held).
+pub const KEY_TOO_LARGE: &str = "value too large for memcached";
+
+/// Skip reason of an event metadata record over memcached's item size limit.
+pub const EVENT_TOO_LARGE: &str = "event metadata too large for memcached";
+
 /// Which window a run loads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -451,6 +458,7 @@ impl Run<'_> {
             }
             run.summary.add_counts(&counts);
             run.summary.add_skips(&batch.skips);
+            run.summary.skip(KEY_TOO_LARGE, merged.too_large);
             run.summary.attributes_fetched += batch.attributes as u64;
             if !dry {
                 store.adjust_stats(i64::try_from(counts.total().added).unwrap_or(i64::MAX))?;
@@ -476,7 +484,8 @@ impl Run<'_> {
             Ok(pages) => self.summary.pages = pages,
             Err(e) => {
                 if let Some(Ok(n)) = events_result {
-                    self.summary.events_written = n;
+                    self.summary.events_written = n.written;
+                    self.summary.skip(EVENT_TOO_LARGE, n.too_large);
                 }
                 return Err(e);
             }
@@ -530,7 +539,9 @@ impl Run<'_> {
             }
         }
         if let Some(r) = events_result {
-            self.summary.events_written = r?;
+            let n = r?;
+            self.summary.events_written = n.written;
+            self.summary.skip(EVENT_TOO_LARGE, n.too_large);
         }
         if self.stop.load(Ordering::Relaxed) {
             return Err(Error::Interrupted);

@@ -49,6 +49,17 @@ pub enum StoreError {
         /// The client's error.
         source: McError,
     },
+    /// A value over the server's item size limit where skipping it would
+    /// leave broken data (a range index chunk).
+    #[error("memcached {server}: `{key}` ({bytes} bytes) is larger than the server's item size limit (memcached -I)")]
+    TooLarge {
+        /// `host:port`.
+        server: String,
+        /// The key.
+        key: String,
+        /// The value's size.
+        bytes: usize,
+    },
     /// Other writers kept changing the same keys.
     #[error("memcached {server}: {keys} keys kept changing under concurrent writers; gave up after {MAX_ROUNDS} rounds (run again)")]
     Contention {
@@ -125,6 +136,9 @@ pub struct Merged {
     /// [`plan::key_hash`]es of keys whose stored value held entries other
     /// than the ones merged (a full reconcile reads these again).
     pub suspects: Vec<u64>,
+    /// Keys whose merged value was over the server's item size limit: left
+    /// as they were (warned about, key by key).
+    pub too_large: u64,
 }
 
 impl Counts {
@@ -319,10 +333,15 @@ impl Server {
     pub fn merge(&mut self, items: Vec<KeyAdd>, dry_run: bool) -> Result<Merged, StoreError> {
         let mut counts = Counts::default();
         let mut suspects = Vec::new();
+        let mut too_large = 0;
         let mut pending = items;
         for _round in 0..MAX_ROUNDS {
             if pending.is_empty() {
-                return Ok(Merged { counts, suspects });
+                return Ok(Merged {
+                    counts,
+                    suspects,
+                    too_large,
+                });
             }
             let keys: Vec<&str> = pending.iter().map(|i| i.key.as_str()).collect();
             let existing = self.read(&keys, true)?;
@@ -385,6 +404,22 @@ impl Server {
                         } else {
                             c.unchanged += 1;
                         }
+                    }
+                    // Over the item limit: this key keeps what it held; the
+                    // rest of the run goes on (issue 14).
+                    (Reply::TooLarge, d) => {
+                        too_large += 1;
+                        let bytes = match d {
+                            Decision::Create { value, .. } | Decision::Replace { value, .. } => {
+                                value.len()
+                            }
+                            _ => 0,
+                        };
+                        tracing::warn!(
+                            "memcached {}: `{}` would hold {bytes} bytes, more than the server's item size limit (memcached -I): not updated, the other keys are",
+                            self.addr,
+                            misp_enrich_core::excerpt(&item.key)
+                        );
                     }
                     _ => retry.push(i),
                 }
@@ -475,8 +510,10 @@ impl Server {
                         c.revoked += *removed as u64;
                         c.deleted += 1;
                     }
-                    // Gone meanwhile: nothing left to remove.
-                    (Reply::NotFound, _) => {}
+                    // Gone meanwhile: nothing left to remove. Over the item
+                    // limit (a shorter value cannot be, unless the limit
+                    // shrank): left as it is rather than retried.
+                    (Reply::NotFound, _) | (Reply::TooLarge, _) => {}
                     _ => retry[i] = true,
                 }
             }
@@ -561,6 +598,13 @@ impl Store {
         self.ring.server_for(key.as_bytes())
     }
 
+    /// `host:port` of the server that holds `key`.
+    pub fn server_addr(&self, key: &str) -> &str {
+        self.servers
+            .get(self.server_of(key))
+            .map_or("", |s| s.addr())
+    }
+
     /// Runs `f` on each server with its share of `groups` (one group per
     /// server), in parallel when more than one server has work.
     pub fn per_server<T: Send, R: Send + Default>(
@@ -634,6 +678,7 @@ impl Store {
         let mut add = |m: Merged| {
             total.counts.merge(&m.counts);
             total.suspects.extend(m.suspects);
+            total.too_large += m.too_large;
         };
         if jobs.len() <= 1 {
             for (server, items) in jobs {
@@ -690,9 +735,14 @@ impl Store {
     }
 
     /// Stores values unconditionally (`set`), each on its server.
-    pub fn set_many(&mut self, items: Vec<(String, Vec<u8>, u32)>) -> Result<(), StoreError> {
+    /// Returns the keys (and value sizes) the servers refused as larger
+    /// than their item size limit; everything else was written.
+    pub fn set_many(
+        &mut self,
+        items: Vec<(String, Vec<u8>, u32)>,
+    ) -> Result<Vec<(String, usize)>, StoreError> {
         let groups = self.group(items, |(k, _, _)| k);
-        self.per_server(groups, |s, items| {
+        let parts = self.per_server(groups, |s, items| {
             let ops: Vec<Op<'_>> = items
                 .iter()
                 .map(|(key, value, exptime)| Op::Set {
@@ -701,9 +751,15 @@ impl Store {
                     exptime: *exptime,
                 })
                 .collect();
-            s.write(&ops).map(|_| ())
+            let replies = s.write(&ops)?;
+            Ok(items
+                .iter()
+                .zip(replies)
+                .filter(|(_, r)| *r == Reply::TooLarge)
+                .map(|((key, value, _), _)| (key.clone(), value.len()))
+                .collect::<Vec<_>>())
         })?;
-        Ok(())
+        Ok(parts.into_iter().flatten().collect())
     }
 
     /// Deletes keys unconditionally; returns how many existed.

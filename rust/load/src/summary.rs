@@ -102,6 +102,13 @@ impl Summary {
         }
     }
 
+    /// Counts `n` skips for `reason` (nothing when `n` is 0).
+    pub fn skip(&mut self, reason: &str, n: u64) {
+        if n > 0 {
+            *self.skipped.entry(reason.to_owned()).or_insert(0) += n;
+        }
+    }
+
     /// Sets time, rate and memory.
     pub fn finish(&mut self, seconds: f64) {
         self.seconds = seconds;

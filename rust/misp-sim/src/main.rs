@@ -2,7 +2,7 @@
 //! (restSearch with MISP's filter and paging semantics, getVersion, users/view/me),
 //! serving generated or fixture data, with fault injection and a request log
 //! for tests. Not shipped to users. See README.md for flags and endpoints.
-
+#![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod admin;
