@@ -1,7 +1,8 @@
 # encoding: utf-8
 # The Logstash plugin gem. Platform `java`: it runs only inside Logstash's
-# JRuby and carries the native library for each platform it was built on,
-# under logstash-filter-misp/vendor/<os>-<arch>/ (see scripts/vendor).
+# JRuby and carries the native library of each platform present under
+# logstash-filter-misp/vendor/<os>-<arch>/ (scripts/vendor builds them: this
+# machine's by default, another Rust target's when named).
 #
 # The version is written in one place, the workspace's Cargo.toml. The gem
 # does not carry Cargo.toml: scripts/vendor copies the version to
@@ -17,6 +18,18 @@ version = if File.file?(cargo_toml)
           end
 if File.file?(cargo_toml) && (!File.file?(version_file) || File.read(version_file).strip != version)
   raise "logstash-filter-misp/vendor/VERSION is missing or not #{version}: run scripts/vendor (or `jruby -S rake gem`)"
+end
+# Each platform's library must be of this version too: a library copied in
+# from an older build (another platform's, say) would ship under the new
+# version. scripts/vendor writes vendor/<os>-<arch>/BUILD beside the library.
+if File.file?(cargo_toml)
+  Dir[File.expand_path("logstash-filter-misp/vendor/*/*misp_enrich.{so,dylib,dll}", __dir__)].each do |lib|
+    build = File.join(File.dirname(lib), "BUILD")
+    built = File.file?(build) ? File.read(build)[/^version (\S+)/, 1] : "unknown"
+    next if built == version
+    raise "#{lib} was built for version #{built}, not #{version}: rebuild it with `scripts/vendor RUST_TARGET` " \
+          "or remove #{File.dirname(lib)}"
+  end
 end
 
 Gem::Specification.new do |s|

@@ -27,6 +27,20 @@ module MispEnrich
 
     VENDOR_DIR = File.expand_path("../../../../vendor", __dir__)
 
+    # The Rust target that builds the library of each platform directory
+    # (`scripts/vendor RUST_TARGET` writes vendor/<os>-<arch>/). Linux
+    # libraries are linked for a glibc 2.17 floor.
+    RUST_TARGETS = {
+      "linux-x86_64" => "x86_64-unknown-linux-gnu",
+      "linux-aarch64" => "aarch64-unknown-linux-gnu",
+      "darwin-x86_64" => "x86_64-apple-darwin",
+      "darwin-aarch64" => "aarch64-apple-darwin",
+      "windows-x86_64" => "x86_64-pc-windows-msvc"
+    }.freeze
+
+    # Serialises the first load: two pipelines may register at once.
+    LOAD_LOCK = Mutex.new
+
     # The platform directory the library for this JVM lives in, e.g. "linux-x86_64".
     def self.platform
       "#{FFI::Platform::OS}-#{FFI::Platform::ARCH}"
@@ -40,22 +54,42 @@ module MispEnrich
       File.join(VENDOR_DIR, platform, FFI.map_library_name("misp_enrich"))
     end
 
+    # The platforms this gem carries a library for, e.g. ["linux-x86_64"].
+    def self.bundled_platforms
+      Dir.glob(File.join(VENDOR_DIR, "*", "*misp_enrich.{so,dylib,dll}")).map { |f| File.basename(File.dirname(f)) }.uniq.sort
+    end
+
+    # Loads the library and attaches its functions, once per JVM. Raises
+    # LoadError with a one-line message when this platform has no library
+    # or it cannot be loaded.
     def self.load!
       return if @loaded
-      path = library_path
-      unless File.file?(path)
-        available = Dir.glob(File.join(VENDOR_DIR, "*")).map { |d| File.basename(d) }
-        raise LoadError, "misp_enrich has no native library for #{platform} (looked for #{path}; " \
-                         "bundled: #{available.empty? ? 'none' : available.join(', ')}). " \
-                         "Build it with `rake vendor` or use a gem built for this platform."
+      LOAD_LOCK.synchronize do
+        return if @loaded
+        path = library_path
+        raise LoadError, missing_library_message(path) unless File.file?(path)
+        begin
+          Functions.ffi_lib(path)
+          Functions.attach_all
+        rescue ::LoadError, FFI::NotFoundError => e
+          raise LoadError, "misp_enrich cannot load #{path} on #{platform}: #{e.message.gsub(/\s*\n\s*/, '; ')}"
+        end
+        @loaded = true
       end
-      begin
-        Functions.ffi_lib(path)
-        Functions.attach_all
-      rescue ::LoadError, FFI::NotFoundError => e
-        raise LoadError, "cannot load #{path}: #{e.message}"
+    end
+
+    # One line: the platform, what the gem carries, how to build the rest.
+    def self.missing_library_message(path)
+      override = ENV["MISP_ENRICH_LIB"]
+      if override && !override.empty?
+        return "misp_enrich: MISP_ENRICH_LIB names #{path}, which does not exist (unset it to use the library the gem carries)"
       end
-      @loaded = true
+      carried = bundled_platforms
+      target = RUST_TARGETS.fetch(platform, "the Rust target of #{platform}")
+      "misp_enrich has no native library for #{platform} (this gem carries: " \
+        "#{carried.empty? ? 'none' : carried.join(', ')}); build one on a machine with the Rust target " \
+        "#{target}: `scripts/vendor #{target}` then `jruby -S rake gem` in a misp-enrich checkout, " \
+        "and install that gem"
     end
 
     STATUS = {
