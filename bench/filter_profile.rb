@@ -1,12 +1,12 @@
 # encoding: utf-8
 # Where misp_enrich's time goes, per phase of multi_filter, on the events of
-# bench/pipeline.rb (1 worker, warm and cold cache): reading the fields
-# (collect), encoding the batch, the FFI call, decoding, writing matches.
-# A development aid behind the numbers in docs/BENCHMARKS.md; run against a
-# memcached that misp-load filled (bench/pipeline sets one up; this script
-# expects it running):
+# bench/pipeline.rb (1 worker, warm and cold cache), on the real
+# logstash-core Event (pipeline.rb loads the kit's logstash-core): reading the
+# fields (collect), encoding the batch, the FFI call, decoding, writing
+# matches. A development aid behind the numbers in docs/BENCHMARKS.md, run by
+# bench/pipeline, which starts memcached and misp-sim and loads them first:
 #
-#   jruby -Xcompile.invokedynamic=true bench/filter_profile.rb MEMCACHED_ADDR MISP_URL [HIT_PERCENT]
+#   BENCH_PROFILE="1 10" bench/pipeline
 require_relative "pipeline"
 
 module FilterProfile

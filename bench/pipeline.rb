@@ -22,9 +22,12 @@
 # BENCH_NO_DISTINCT (skip the all-distinct set), BENCH_WARMUP_EVENTS (events
 # through misp_enrich before timing, default 1000000), BENCH_WHERE (appended to
 # each set's label, e.g. ", memcached behind latency-proxy").
+# Runs on the real logstash-core of LOGSTASH_HOME (bench/pipeline sets it and
+# GEM_PATH as scripts/spec does): its Event, Filters::Base, config and metrics.
 root = File.expand_path("..", __dir__)
-$LOAD_PATH.unshift(File.join(root, "logstash-filter-misp/lib"), File.join(root, "spec/support"))
-require "logstash_stand_in"
+$LOAD_PATH.unshift(File.join(root, "spec/support"))
+require "logstash_core"
+LogStash::Logging::Logger.configure_logging(ENV["LOG_LEVEL"] || "warn")
 require "logstash/filters/misp_enrich"
 require "seed_chain"
 require "memcached_server"
@@ -370,7 +373,7 @@ module PipelineBench
 
   # Takes off what the filters added ([misp], [threat], tags; the generated
   # events have none of their own), so that the same events serve the next
-  # run as if new: building 50,000 stand-in events takes longer than a run.
+  # run as if new: building 50,000 events takes longer than a run.
   def reset!(batches)
     batches.each do |batch|
       batch.each do |e|
@@ -388,18 +391,28 @@ module PipelineBench
   # sharing the one filter (as Logstash's pipeline workers do). Returns
   # seconds of wall time; the worker threads' own CPU seconds are added to
   # cpu[0] when given (the machine is shared: CPU time is what the workers
-  # spent themselves, whatever else ran).
-  def run(filter, batches, workers, cpu = nil)
+  # spent themselves, whatever else ran), and each batch's seconds are
+  # appended to `latencies` when given.
+  def run(filter, batches, workers, cpu = nil, latencies = nil)
     gc
     started = now
     next_batch = java.util.concurrent.atomic.AtomicInteger.new(0)
     spent = java.util.concurrent.atomic.AtomicLong.new(0)
+    lock = Mutex.new
     work = lambda do
       t = THREAD_CPU.getCurrentThreadCpuTime
+      mine = latencies ? [] : nil
       while (i = next_batch.get_and_increment) < batches.size
-        filter.multi_filter(batches[i])
+        if mine
+          b = now
+          filter.multi_filter(batches[i])
+          mine << now - b
+        else
+          filter.multi_filter(batches[i])
+        end
       end
       spent.add_and_get(THREAD_CPU.getCurrentThreadCpuTime - t)
+      lock.synchronize { latencies.concat(mine) } if mine
     end
     if workers == 1
       work.call
@@ -409,6 +422,13 @@ module PipelineBench
     elapsed = now - started
     cpu[0] += spent.get / 1e9 if cpu
     elapsed
+  end
+
+  # The p-th percentile (0..100) of a list of seconds, in µs.
+  def percentile_us(xs, p)
+    return 0.0 if xs.empty?
+    s = xs.sort
+    s[[(s.size * p / 100.0).ceil - 1, 0].max] * 1e6
   end
 
   def registered(filter)
@@ -444,15 +464,13 @@ module PipelineBench
     Array(event.get("tags")).include?(FAILURE_TAG)
   end
 
-  # What went wrong inside a misp_enrich instance: its warnings and errors
-  # and the engine's failure counters.
+  # What went wrong inside a misp_enrich instance: the engine's failure
+  # counters (its warnings went to Logstash's log on stderr).
   def diagnose(filter)
     stats = filter.instance_variable_get(:@engine).stats
-    messages = filter.logger.messages.reject { |m| %i[debug info trace].include?(m.level) }
-    servers = stats["servers"].map { |sv| sv.select { |k, _| %w[errors timeouts out_of_time breaker_opened connects].include?(k) } }
+    servers = stats["servers"].map { |sv| sv.select { |k, _| %w[errors timeouts out_of_time breaker_opened connects last_error].include?(k) } }
     "engine: failed_slots #{stats['failed_slots']}, failed_lookups #{stats['failed_lookups']}, errors #{stats['errors']}, " \
-      "batch_micros_max #{stats['batch_micros_max']}, servers #{servers.inspect}; log: " +
-      messages.first(3).map { |m| "#{m.level} #{m.message} #{m.data.inspect}" }.join(" | ")
+      "batch_micros_max #{stats['batch_micros_max']}, servers #{servers.inspect}"
   end
 
   # The equality check: every event gets the same [misp][event_id] and
@@ -577,6 +595,7 @@ module PipelineBench
     stats = {}
     failures = Hash.new(0)
     cpu_ratio = {}
+    latencies = {}
     load_seen = [loadavg]
     count_failed = ->(b) { b.sum { |batch| batch.count { |e| failed?(e) } } }
     reps.times do |rep|
@@ -591,18 +610,19 @@ module PipelineBench
           f = seed_get_multi(addr)
           r[:seed_multi] << hashes.size / run(f, reset!(b), w)
           f.close
+          lat = (latencies[[label, w]] ||= Hash.new { |h, k| h[k] = [] })
           f = misp_enrich(addr, misp_url)
-          r[:cold] << hashes.size / run(f, reset!(b), w)
+          r[:cold] << hashes.size / run(f, reset!(b), w, nil, lat[:cold])
           failures[[label, w, :cold]] += count_failed.call(b)
           cold_stats = f.instance_variable_get(:@engine).stats
           warm_cpu = [0.0]
-          r[:warm] << hashes.size / run(f, reset!(b), w, warm_cpu)
+          r[:warm] << hashes.size / run(f, reset!(b), w, warm_cpu, lat[:warm])
           failures[[label, w, :warm]] += count_failed.call(b)
           stats[[label, w]] ||= [cold_stats, f.instance_variable_get(:@engine).stats]
           warn "#{label}, #{w} worker(s): #{diagnose(f)}" if failures[[label, w, :cold]] + failures[[label, w, :warm]] > 0
           f.close
           floor_cpu = [0.0]
-          r[:floor] << hashes.size / run(floor, reset!(b), w, floor_cpu)
+          r[:floor] << hashes.size / run(floor, reset!(b), w, floor_cpu, lat[:floor])
           cpu << warm_cpu[0] / floor_cpu[0]
           warn format("rep %d %-28s %d worker(s): seed %s, seed (get_multi) %s, cold %s, warm %s, floor %s events/s (load %s)",
                       rep + 1, label, w, *%i[seed seed_multi cold warm floor].map { |k| fmt(r[k].last) }, loadavg)
@@ -632,6 +652,16 @@ module PipelineBench
     puts "events/s (wall clock), median of #{reps} runs of #{fmt(n)} events each (batches of #{BATCH}); " \
          "\"CPU time\": the worker threads' own CPU seconds, warm over floor, median per run. " \
          "Load average (1/5/15 min) during the runs: #{load_seen.uniq.join('; ')}."
+    puts
+    puts "| events | workers | cold cache: batch p50 / p99 | warm cache: batch p50 / p99 | floor: batch p50 / p99 |"
+    puts "|---|---:|---:|---:|---:|"
+    latencies.each do |(label, w), lat|
+      puts format("| %s | %d | %s | %s | %s |", label, w, *%i[cold warm floor].map { |k|
+        format("%.0f / %.0f µs", percentile_us(lat[k], 50), percentile_us(lat[k], 99))
+      })
+    end
+    puts
+    puts "Batch latency: each multi_filter call of #{BATCH} events, wall clock, over all #{reps} runs."
     failed_total = failures.values.sum
     puts
     puts(failed_total.zero? ? "No event of the timed misp_enrich runs was tagged #{FAILURE_TAG} (every lookup answered in time)." :
