@@ -137,10 +137,12 @@ module RealLogstash
       File.join(@bin_dir, name)
     end
 
-    # Starts memcached on port (a free one by default); returns "127.0.0.1:port".
-    def memcached(port = RealLogstash.free_port)
+    # Starts memcached on port (a free one by default), with memory_mb of
+    # memory (memcached's default 64 when nil); returns "127.0.0.1:port".
+    def memcached(port = RealLogstash.free_port, memory_mb: nil)
       user = Process.uid.zero? ? ["-u", "root"] : []
-      Processes.spawn({}, "memcached", "-l", "127.0.0.1", "-p", port.to_s, "-U", "0", *user,
+      memory = memory_mb ? ["-m", memory_mb.to_s] : []
+      Processes.spawn({}, "memcached", "-l", "127.0.0.1", "-p", port.to_s, "-U", "0", *user, *memory,
                       out: File::NULL, err: File.join(@dir, "memcached-#{port}.log"))
       RealLogstash.wait_until(10, "memcached on port #{port}") do
         begin
@@ -153,10 +155,12 @@ module RealLogstash
       "127.0.0.1:#{port}"
     end
 
-    # Starts the MISP emulator serving fixture (a JSON file); returns its URL.
-    def misp_sim(fixture)
+    # Starts the MISP emulator serving fixture (a JSON file), or with
+    # generate: N, N generated attributes; returns its URL.
+    def misp_sim(fixture = nil, generate: nil)
       out = File.join(@dir, "misp-sim.out")
-      Processes.spawn({}, bin("misp-sim"), "--key", MISP_KEY, "--fixture", fixture, "--listen", "127.0.0.1:0",
+      data = generate ? ["--generate", generate.to_s, "--span-days", "300", "--seed", "1"] : ["--fixture", fixture]
+      Processes.spawn({}, bin("misp-sim"), "--key", MISP_KEY, *data, "--listen", "127.0.0.1:0",
                       out: out, err: File.join(@dir, "misp-sim.err"))
       RealLogstash.wait_until(10, "misp-sim to listen") do
         File.file?(out) && File.read(out)[/^listening on (\S+)/, 1]
@@ -241,9 +245,9 @@ module RealLogstash
     end
 
     # Writes the pipeline: stdin (json_lines), the filter files in order,
-    # stdout (json_lines); returns the config file's path.
-    def write_config(filters, dir)
-      text = INPUT + filters.map { |f| "# ---- #{f}\n#{File.read(f)}\n" }.join + OUTPUT
+    # output (stdout, json_lines by default); returns the config file's path.
+    def write_config(filters, dir, output = OUTPUT)
+      text = INPUT + filters.map { |f| "# ---- #{f}\n#{File.read(f)}\n" }.join + output
       conf = File.join(dir, "pipeline.conf")
       File.write(conf, text)
       conf
@@ -260,10 +264,14 @@ module RealLogstash
 
     # Starts `bin/logstash -f` on a pipeline of filters; settings are extra
     # command-line flags (e.g. ["--pipeline.workers", "2"]); env is seen by
-    # the config's ${VAR} references. Feed it with Pipeline#send.
-    def start(filters, settings: [], env: {}, api: false)
+    # the config's ${VAR} references. Feed it with Pipeline#send, or give
+    # input_file (read as stdin; Logstash ends at its end). output: the
+    # output section; output_file: where stdout goes (then no events are
+    # read back). api: the HTTP API on a free port (Pipeline#node_stats).
+    def start(filters, settings: [], env: {}, api: false, input_file: nil, output: OUTPUT, output_file: nil)
       dir = run_dir
-      Pipeline.new(self, write_config(filters, dir), dir, settings, self.env(env), api)
+      Pipeline.new(self, write_config(filters, dir, output), dir, settings, self.env(env),
+                   api: api, input_file: input_file, output_file: output_file)
     end
 
     # Runs a pipeline over events (Hashes or JSON lines) to its end.
@@ -289,22 +297,22 @@ module RealLogstash
   class Pipeline
     attr_reader :log_path, :status, :api_port
 
-    def initialize(home, conf, dir, settings, env, api)
+    def initialize(home, conf, dir, settings, env, api: false, input_file: nil, output_file: nil)
       @log_path = File.join(dir, "logstash.log")
       @api_port = api ? RealLogstash.free_port : nil
       api_flags = api ? ["--api.http.host", "127.0.0.1", "--api.http.port", @api_port.to_s] : ["--api.enabled=false"]
-      in_r, @in = IO.pipe
-      out_r, out_w = IO.pipe
+      in_r, @in = input_file ? [input_file, nil] : IO.pipe
+      out_r, out_w = output_file ? [nil, output_file] : IO.pipe
       @started_at = Time.now
       @pid = Processes.spawn(env, "bin/logstash", "-f", conf, "--path.data", File.join(dir, "data"),
                              *api_flags, *settings,
                              chdir: home.path, in: in_r, out: out_w, err: @log_path)
-      in_r.close
-      out_w.close
+      in_r.close unless input_file
+      out_w.close unless output_file
       @lock = Mutex.new
       @events = []
       @stray = []
-      @reader = Thread.new do
+      @reader = out_r && Thread.new do
         out_r.each_line do |line|
           @lock.synchronize do
             if line.start_with?("{")
@@ -354,13 +362,13 @@ module RealLogstash
     # Closes stdin (the stdin input ends, so does Logstash) and waits for
     # the exit; raises unless Logstash exits cleanly within timeout seconds.
     def finish(timeout = 300)
-      @in.close unless @in.closed?
-      @status = Processes.wait(@pid, timeout)
+      @in.close if @in && !@in.closed?
+      @status ||= Processes.wait(@pid, timeout)
       unless @status
         Processes.stop(@pid)
         raise Failure, "Logstash did not exit within #{timeout} s after its input ended:\n#{log_tail}"
       end
-      @reader.join
+      @reader.join if @reader
       @finished_at = Time.now
       raise Failure, "Logstash exited with #{@status.exitstatus}:\n#{log_tail}" unless @status.success?
       self
@@ -368,7 +376,7 @@ module RealLogstash
 
     # Stops Logstash early (TERM), e.g. after a failed assertion.
     def stop
-      @in.close unless @in.closed?
+      @in.close if @in && !@in.closed?
       Processes.stop(@pid)
     end
 
@@ -403,10 +411,13 @@ module RealLogstash
       end
     end
 
-    # Logstash's node stats (HTTP API; start with api: true).
+    # Logstash's node stats (HTTP API; start with api: true), or nil while
+    # the API does not answer (starting, or already shut down).
     def node_stats(path = "")
       require "net/http"
       JSON.parse(Net::HTTP.get(URI("http://127.0.0.1:#{@api_port}/_node/stats#{path}")))
+    rescue SystemCallError, IOError, EOFError, JSON::ParserError, Net::ReadTimeout, Net::OpenTimeout
+      nil
     end
   end
 end
