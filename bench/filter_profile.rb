@@ -1,9 +1,9 @@
 # encoding: utf-8
 # Where misp_enrich's time goes, per phase of multi_filter, on the events of
 # bench/pipeline.rb (1 worker, warm and cold cache), on the real
-# logstash-core Event (pipeline.rb loads the kit's logstash-core): reading the
-# fields (collect), encoding the batch, the FFI call, decoding, writing
-# matches. A development aid behind the numbers in docs/BENCHMARKS.md, run by
+# logstash-core Event (pipeline.rb loads the kit's logstash-core): reading and
+# encoding the fields (Java BatchReader), the JNI call, decoding the result,
+# writing matches. A development aid behind the numbers in docs/BENCHMARKS.md, run by
 # bench/pipeline, which starts memcached and misp-sim and loads them first:
 #
 #   BENCH_PROFILE="1 10" bench/pipeline
@@ -16,25 +16,27 @@ module FilterProfile
     Process.clock_gettime(Process::CLOCK_MONOTONIC)
   end
 
-  # Calls the plugin's own private steps one by one and times each.
+  # Calls the plugin's own steps one by one and times each: the Java
+  # BatchReader (read and encode), the JNI call, decoding the result in
+  # Ruby, writing the matches.
   def phases(filter, batches)
     t = Hash.new(0.0)
+    reader = filter.instance_variable_get(:@reader)
     engine = filter.instance_variable_get(:@engine)
     batches.each do |events|
       a = now
-      items, origins = filter.send(:collect, events)
+      batch = reader.read(events)
       b = now
-      buf = engine.send(:encode, items)
+      bytes = engine.send(:with_handle) { |h| batch.lookup(h.address) }
       c = now
-      result = filter.send(:lookup, items)
+      result = engine.send(:decode, String.from_java_bytes(bytes))
       d = now
-      filter.send(:apply, events, origins, result)
+      filter.send(:apply, events, batch, result)
       e = now
-      t[:collect] += b - a
-      t[:encode] += c - b
-      t[:lookup] += d - c # encode again + FFI + decode
+      t[:read] += b - a
+      t[:jni] += c - b
+      t[:decode] += d - c
       t[:apply] += e - d
-      buf.clear
     end
     t
   end
@@ -42,52 +44,33 @@ module FilterProfile
   def run(addr, misp_url, hit)
     loaded = PipelineBench::Loaded.new(addr)
     gen = PipelineBench::Generator.new(loaded, 42)
-    hashes = gen.events(50_000, hit)
+    hashes = gen.events(Integer(ENV.fetch("BENCH_EVENTS", "50000")), hit)
     n = hashes.size
     floor = PipelineBench.floor
-    3.times do
+    batches = PipelineBench.batches(hashes)
+    rounds = Integer(ENV.fetch("BENCH_PROFILE_ROUNDS", "3"))
+    rounds.times do
       f = PipelineBench.misp_enrich(addr, misp_url)
-      phases(f, PipelineBench.batches(hashes))
-      phases(f, PipelineBench.batches(hashes))
+      phases(f, PipelineBench.reset!(batches))
+      phases(f, PipelineBench.reset!(batches))
       f.close
-      PipelineBench.run(floor, PipelineBench.batches(hashes), 1)
+      PipelineBench.run(floor, PipelineBench.reset!(batches), 1)
     end
     f = PipelineBench.misp_enrich(addr, misp_url)
-    cold = phases(f, PipelineBench.batches(hashes))
-    warm = phases(f, PipelineBench.batches(hashes))
-    # The FFI call alone, on the warm cache: the batches' items, encoded once.
-    engine = f.instance_variable_get(:@engine)
-    item_batches = PipelineBench.batches(hashes).map { |b| f.send(:collect, b).first }
-    a = now
-    item_batches.each { |items| engine.lookup(items) }
-    lookup_only = now - a
-    encoded = item_batches.map { |items| engine.send(:encode, items) }
-    out, len, err, err_len = engine.send(:scratch)
-    handle = engine.instance_variable_get(:@handle)
-    a = now
-    raw = encoded.map do |buf|
-      MispEnrich::Native::Functions.misp_enrich_engine_lookup(handle, buf, buf.bytesize, out, len, err, 1024, err_len)
-      engine.send(:take_buffer, out)
-    end
-    ffi_only = now - a
-    a = now
-    raw.each { |r| engine.send(:decode, r) }
-    decode_only = now - a
+    cold = phases(f, PipelineBench.reset!(batches))
+    warm = phases(f, PipelineBench.reset!(batches))
+    whole = PipelineBench.run(f, PipelineBench.reset!(batches), 1)
     f.close
-    floor_s = PipelineBench.run(floor, PipelineBench.batches(hashes), 1)
+    floor_s = PipelineBench.run(floor, PipelineBench.reset!(batches), 1)
     puts "misp_enrich phases, #{n} events, #{hit}% hits, 1 worker (µs per event)"
     puts "| phase | cold | warm |"
     puts "|---|---:|---:|"
-    %i[collect encode lookup apply].each do |k|
+    %i[read jni decode apply].each do |k|
       puts format("| %s | %.2f | %.2f |", k, cold[k] / n * 1e6, warm[k] / n * 1e6)
     end
-    puts format("| total (without the extra encode) | %.2f | %.2f |",
-                (cold[:collect] + cold[:lookup] + cold[:apply]) / n * 1e6,
-                (warm[:collect] + warm[:lookup] + warm[:apply]) / n * 1e6)
-    puts format("| floor (read the 4 fields) | %.2f | |", floor_s / n * 1e6)
-    puts format("| warm: Engine#lookup alone (encode+FFI+decode) | | %.2f |", lookup_only / n * 1e6)
-    puts format("| warm: FFI call + take_buffer alone | | %.2f |", ffi_only / n * 1e6)
-    puts format("| warm: decode alone | | %.2f |", decode_only / n * 1e6)
+    puts format("| total | %.2f | %.2f |", cold.values.sum / n * 1e6, warm.values.sum / n * 1e6)
+    puts format("| warm: multi_filter as a pipeline calls it | | %.2f |", whole / n * 1e6)
+    puts format("| floor (read the 4 fields in Ruby) | %.2f | |", floor_s / n * 1e6)
   end
 end
 

@@ -79,6 +79,16 @@ RSpec.describe "the logstash-filter-misp_enrich gem" do
     expect(version).to eq(MispEnrich::Native.version)
   end
 
+  it "carries its Java part and binds it to the native library where it is installed" do
+    expect(@spec.files).to include("logstash-filter-misp/vendor/java/misp_enrich.jar")
+    out, ok = run_installed(@lib, "MispEnrich::Native::JVM.load!; puts MispEnrich::Native::JVM::JAR; " \
+                                  "puts Java::OrgMispenrichLogstash::NativeLookup.isLoaded")
+    expect(ok).to be(true), out
+    jar, loaded = out.lines.map(&:strip).last(2)
+    expect(jar).to start_with(File.join(@dir, "home"))
+    expect(loaded).to eq("true")
+  end
+
   context "on a platform it carries no library for" do
     it "fails to load with one line naming the platform, what it carries and how to build the missing one" do
       out, ok = run_installed(@lib, "begin; MispEnrich::Native.load!; rescue MispEnrich::Native::LoadError => e; " \

@@ -46,10 +46,10 @@ RSpec.describe "misp_enrich closed while workers run" do
     native_end = nil
     clock = method(:now)
     filter.instance_variable_get(:@engine).singleton_class.prepend(Module.new do
-      define_method(:lookup) do |items|
+      define_method(:lookup_batch) do |batch|
         started << true
         begin
-          super(items)
+          super(batch)
         ensure
           native_end = clock.call
         end

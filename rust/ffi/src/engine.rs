@@ -14,7 +14,7 @@ use crate::status::{guard, ErrBuf, MispEnrichStatus};
 /// An engine. Opaque: made by [`misp_enrich_engine_new`], used through a
 /// pointer by any number of threads at once, freed by [`misp_enrich_engine_free`].
 pub struct MispEnrichEngine {
-    engine: Engine,
+    pub(crate) engine: Engine,
 }
 
 /// The namespace names the batch format's namespace ids stand for: one per

@@ -15,9 +15,13 @@
 //!   function's comment says so (lookup results and stats are allocated
 //!   here and released with `misp_enrich_buffer_free`).
 //! - Pointers may be NULL only where a comment allows it; lengths are in bytes.
+//!
+//! One more entry point is for the JVM only: `jvm.rs`, the JNI method the
+//! plugin's Java hot path calls with a whole batch (same rules, same engine).
 #![deny(missing_docs)]
 
 mod engine;
+mod jvm;
 mod key;
 mod status;
 

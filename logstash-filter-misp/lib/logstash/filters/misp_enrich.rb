@@ -2,8 +2,11 @@
 # The misp_enrich filter: one stanza that looks every configured field of
 # every event of a Logstash batch up in memcached, where misp-load keeps MISP's
 # IDS indicators, and writes what matched onto the event. The work is done by
-# the native library (rust/engine through rust/ffi), in one call per batch;
-# this file collects the values, makes that call and writes the results.
+# the native library (rust/engine through rust/ffi), in one call per batch:
+# the plugin's Java part (jvm.rb, BatchReader) reads the configured fields of
+# the batch straight from the Java events and makes that call through JNI;
+# this file keeps the configuration, metrics and logging, and writes the
+# results onto the few events that matched.
 require "logstash/filters/base"
 require "logstash/namespace"
 require "logstash/plugin_mixins/ecs_compatibility_support"
@@ -81,6 +84,7 @@ class LogStash::Filters::MispEnrich < LogStash::Filters::Base
   config :tag_on_failure, :validate => :array, :default => ["_misp_enrich_failure"]
 
   # Elements looked up per field of one event; the rest of a longer array is skipped.
+  # (Which values are looked up: BatchReader.java, the Java part of the plugin.)
   MAX_ELEMENTS = 1_000
   # Seconds between copies of the engine's counters into the plugin's
   # gauges (under the `engine` namespace of the plugin's metrics).
@@ -98,6 +102,7 @@ class LogStash::Filters::MispEnrich < LogStash::Filters::Base
     end
     @writer = Writer.new(@target, misp_url.empty? ? nil : misp_url, ecs_compatibility)
     @engine = create_engine
+    @reader = Native::JVM.reader(@fields_list.map(&:reference), @fields_list.map(&:namespace), MAX_ELEMENTS)
     @next_gauges = Time.now.to_f
     logger.info("misp_enrich ready", :native => Native.version, :servers => @memcached,
                                      :fields => @fields_list.map { |f| "#{f.reference}=#{f.namespace}" })
@@ -110,13 +115,15 @@ class LogStash::Filters::MispEnrich < LogStash::Filters::Base
 
   def multi_filter(events)
     return events if events.empty?
-    items, origins = collect(events)
-    return events if items.empty?
-    result = lookup(items)
+    # Every value of every configured field, encoded in Java (no Ruby
+    # object per value); slot n of the batch is one value.
+    batch = @reader.read(events)
+    return events if batch.empty?
+    result = lookup(batch)
     if result
-      apply(events, origins, result)
+      apply(events, batch, result)
     else
-      with_values(origins).each { |index| fail_event(events[index]) }
+      batch.events_with_values.each { |index| fail_event(events[index]) }
     end
     report_gauges
     events
@@ -124,7 +131,7 @@ class LogStash::Filters::MispEnrich < LogStash::Filters::Base
     # Nothing may raise into the pipeline: the batch passes on, and the
     # events that had values to look up are tagged.
     logger.error("misp_enrich: batch not enriched", :error => e.message, :class => e.class.name)
-    (origins ? with_values(origins).map { |i| events[i] } : events).each { |ev| fail_event(ev) }
+    (batch ? batch.events_with_values.map { |i| events[i] } : events).each { |ev| fail_event(ev) }
     events
   end
 
@@ -183,55 +190,9 @@ class LogStash::Filters::MispEnrich < LogStash::Filters::Base
     { "username" => username, "password" => password }
   end
 
-  # Every value of every configured field of every event, as engine items
-  # [slot, namespace, value]; origins[slot] = [event index, field, value].
-  def collect(events)
-    items = []
-    origins = []
-    events.each_with_index do |event, index|
-      @fields_list.each do |field|
-        value = begin
-          event.get(field.reference)
-        rescue => e
-          logger.debug("misp_enrich: cannot read field", :field => field.reference, :error => e.message)
-          nil
-        end
-        next if value.nil?
-        each_value(value) do |v|
-          origins << [index, field, v]
-          items << [items.size, field.namespace, v]
-        end
-      end
-    end
-    [items, origins]
-  end
-
-  # Strings as they are; numbers as their decimal text (an IP stored as a
-  # number is still looked up); elements of arrays, nested arrays included,
-  # up to MAX_ELEMENTS; hashes, booleans and other types are skipped.
-  def each_value(value)
-    stack = [value]
-    count = 0
-    until stack.empty? || count >= MAX_ELEMENTS
-      v = stack.pop
-      case v
-      when String
-        next if v.empty?
-        count += 1
-        yield v
-      when Integer, Float
-        count += 1
-        yield v.to_s
-      when Array
-        stack.concat(v.reverse) if stack.size < MAX_ELEMENTS
-      end
-    end
-  end
-
-  def lookup(items)
-    return Native::Result.new({}, {}) if items.empty?
-    result = @engine.lookup(items)
-    metric.increment(:lookups, items.size)
+  def lookup(batch)
+    result = @engine.lookup_batch(batch)
+    metric.increment(:lookups, batch.size)
     result
   rescue Native::Error, Native::ClosedError, ArgumentError => e
     logger.warn("misp_enrich: lookup failed", :error => e.message)
@@ -240,13 +201,17 @@ class LogStash::Filters::MispEnrich < LogStash::Filters::Base
 
   # Writes each event's matches and tags; an event that cannot take them
   # (say `[misp]` holds a string) is tagged with tag_on_failure alone.
-  def apply(events, origins, result)
+  def apply(events, batch, result)
     by_event = Hash.new { |h, k| h[k] = [] }
     failed = {}
+    size = batch.size
     result.slots.each do |slot, slot_result|
-      index, field, value = origins[slot]
-      next if index.nil?
+      next if slot >= size
+      index = batch.event(slot)
       failed[index] = true if slot_result.failed
+      next if slot_result.matches.empty?
+      field = @fields_list[batch.field(slot)]
+      value = batch.value(slot)
       slot_result.matches.each { |m| by_event[index] << [slot, field, value, m] }
     end
     matched = 0
@@ -266,11 +231,6 @@ class LogStash::Filters::MispEnrich < LogStash::Filters::Base
     end
     failed.each_key { |index| fail_event(events[index]) }
     metric.increment(:matches, matched) if matched > 0
-  end
-
-  # Indexes of the events that had at least one value to look up.
-  def with_values(origins)
-    origins.map(&:first).uniq
   end
 
   def fail_event(event)

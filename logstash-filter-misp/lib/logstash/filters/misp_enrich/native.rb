@@ -111,9 +111,6 @@ module MispEnrich
         attach_function :misp_enrich_namespaces, [], :string
         attach_function :misp_enrich_engine_new,
                         [:buffer_in, :size_t, :pointer, :pointer, :size_t, :pointer], :uint32
-        attach_function :misp_enrich_engine_lookup,
-                        [:pointer, :buffer_in, :size_t, :pointer, :pointer, :pointer, :size_t, :pointer],
-                        :uint32
         attach_function :misp_enrich_engine_stats, [:pointer, :pointer, :pointer], :uint32
         attach_function :misp_enrich_buffer_free, [:pointer, :size_t], :void
         attach_function :misp_enrich_engine_free, [:pointer], :void
@@ -195,6 +192,7 @@ module MispEnrich
       # Native::Error (status :invalid_config) with the reason.
       def initialize(config)
         Native.load!
+        JVM.load!
         json = JSON.generate(config).b
         out = FFI::MemoryPointer.new(:pointer)
         err = FFI::MemoryPointer.new(:uint8, ERR_CAP)
@@ -223,13 +221,19 @@ module MispEnrich
       # could not be looked up come back with failed = true. Raises
       # ArgumentError for an unknown namespace, ClosedError after close.
       def lookup(items)
-        batch = encode(items)
-        out, result_len, err, err_len = scratch
+        batch = encode(items).to_java_bytes
         with_handle do |handle|
-          code = Functions.misp_enrich_engine_lookup(handle, batch, batch.bytesize, out, result_len,
-                                                     err, ERR_CAP, err_len)
-          raise Native.error(code, err, err_len) unless code == 7000
-          decode(take_buffer(out))
+          decode(String.from_java_bytes(JVM.call { Java::OrgMispenrichLogstash::NativeLookup.lookupBytes(handle.address, batch) }))
+        end
+      end
+
+      # The plugin's path: `batch` is what JVM.reader(...).read(events) read
+      # and encoded from a Logstash batch, on this thread (one JNI call).
+      # Returns a Result, like #lookup; slots are the batch's (Batch#event,
+      # #field and #value tell where each came from).
+      def lookup_batch(batch)
+        with_handle do |handle|
+          decode(String.from_java_bytes(JVM.call { batch.lookup(handle.address) }))
         end
       end
 
@@ -262,16 +266,6 @@ module MispEnrich
 
       private
 
-      # Out-parameters for lookups, made once per thread: the result
-      # pointer and length, the error buffer and its length. Each thread
-      # uses its own, so they are never shared by two calls at once.
-      def scratch
-        Thread.current[:misp_enrich_scratch] ||= begin
-          out = FFI::MemoryPointer.new(:size_t, 3)
-          [out, out + SIZE_T, FFI::MemoryPointer.new(:uint8, ERR_CAP), out + 2 * SIZE_T].freeze
-        end
-      end
-
       def with_handle
         @read_lock.lock
         begin
@@ -282,8 +276,8 @@ module MispEnrich
         end
       end
 
-      # Reads the library's buffer (pointer at out[0], length at out[1])
-      # and gives it back to the library.
+      # Reads the library's buffer (pointer at out[0], length at out[1]:
+      # stats) and gives it back to the library.
       def take_buffer(out)
         ptr = out.get_pointer(0)
         len = out.get(:size_t, SIZE_T)
@@ -369,3 +363,5 @@ module MispEnrich
     end
   end
 end
+
+require "logstash/filters/misp_enrich/jvm"
