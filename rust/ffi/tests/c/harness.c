@@ -588,16 +588,21 @@ static void test_lookups(const MispEnrichEngine *e) {
         "slot 2: suffix evil.example");
   free(b.data);
 
-  /* 100,000 items in one call. */
+  /* 100,001 items in one call: the indicator first, then 100,000 other
+     values. The indicator is answered from the cache (the batch above
+     looked it up); of the rest, max_lookups_per_batch (10,000 by default)
+     keys are asked and the 90,000 past the cap come back failed. */
   batch_begin(&b);
+  batch_item(&b, 0, IP, "203.0.113.7", 11);
   char ip[32];
-  for (uint32_t i = 0; i < 100000; i++) {
+  for (uint32_t i = 1; i <= 100000; i++) {
     int len = snprintf(ip, sizeof ip, "10.%u.%u.%u", (i >> 16) & 255, (i >> 8) & 255, i & 255);
     batch_item(&b, i, IP, ip, (size_t)len);
   }
-  batch_item(&b, 100000, IP, "203.0.113.7", 11);
   s = run_lookup(e, &b, recs, 16, &n);
-  CHECK(s == MISP_ENRICH_STATUS_OK && n == 1 && recs[0].slot == 100000 && !recs[0].failed, "100,001 items: %u, %d", s, n);
+  CHECK(s == MISP_ENRICH_STATUS_OK && n == 1 + 90000 && recs[0].slot == 0 && !recs[0].failed && recs[0].matches == 1 &&
+            recs[1].slot == 10001 && recs[1].failed,
+        "100,001 items: %u, %d records, first slots %u %u", s, n, recs[0].slot, recs[1].slot);
   free(b.data);
 
   /* Memcached is untouched by the values above. */
