@@ -267,11 +267,11 @@ module RealLogstash
     # the config's ${VAR} references. Feed it with Pipeline#send, or give
     # input_file (read as stdin; Logstash ends at its end). output: the
     # output section; output_file: where stdout goes (then no events are
-    # read back). api: the HTTP API on a free port (Pipeline#node_stats).
-    def start(filters, settings: [], env: {}, api: false, input_file: nil, output: OUTPUT, output_file: nil)
+    # read back). The HTTP API is off.
+    def start(filters, settings: [], env: {}, input_file: nil, output: OUTPUT, output_file: nil)
       dir = run_dir
       Pipeline.new(self, write_config(filters, dir, output), dir, settings, self.env(env),
-                   api: api, input_file: input_file, output_file: output_file)
+                   input_file: input_file, output_file: output_file)
     end
 
     # Runs a pipeline over events (Hashes or JSON lines) to its end.
@@ -295,17 +295,15 @@ module RealLogstash
   # One running `bin/logstash`: events go in on stdin, come out on stdout
   # (collected by a reader thread); its log (stderr) goes to a file.
   class Pipeline
-    attr_reader :log_path, :status, :api_port
+    attr_reader :log_path, :status
 
-    def initialize(home, conf, dir, settings, env, api: false, input_file: nil, output_file: nil)
+    def initialize(home, conf, dir, settings, env, input_file: nil, output_file: nil)
       @log_path = File.join(dir, "logstash.log")
-      @api_port = api ? RealLogstash.free_port : nil
-      api_flags = api ? ["--api.http.host", "127.0.0.1", "--api.http.port", @api_port.to_s] : ["--api.enabled=false"]
       in_r, @in = input_file ? [input_file, nil] : IO.pipe
       out_r, out_w = output_file ? [nil, output_file] : IO.pipe
       @started_at = Time.now
       @pid = Processes.spawn(env, "bin/logstash", "-f", conf, "--path.data", File.join(dir, "data"),
-                             *api_flags, *settings,
+                             "--api.enabled=false", *settings,
                              chdir: home.path, in: in_r, out: out_w, err: @log_path)
       in_r.close unless input_file
       out_w.close unless output_file
@@ -409,15 +407,6 @@ module RealLogstash
         level = l[/\A\[[^\]]*\]\[(\w+)\s*\]/, 1]
         level ? %w[WARN ERROR FATAL].include?(level) : true
       end
-    end
-
-    # Logstash's node stats (HTTP API; start with api: true), or nil while
-    # the API does not answer (starting, or already shut down).
-    def node_stats(path = "")
-      require "net/http"
-      JSON.parse(Net::HTTP.get(URI("http://127.0.0.1:#{@api_port}/_node/stats#{path}")))
-    rescue SystemCallError, IOError, EOFError, JSON::ParserError, Net::ReadTimeout, Net::OpenTimeout
-      nil
     end
   end
 end
