@@ -406,13 +406,19 @@ RSpec.describe LogStash::Filters::MispEnrich do
   context "with the negative cache" do
     let(:fields) { ["[destination][ip]"] }
 
-    it "finds an indicator added after a miss once negative_cache_ttl has passed" do
-      f = plugin("negative_cache_ttl" => 1)
-      expect(run(f, [{ "destination" => { "ip" => "203.0.113.8" } }]).first.get("misp")).to be_nil
+    it "keeps a miss for negative_cache_ttl, then finds an indicator added meanwhile" do
+      ip = { "destination" => { "ip" => "203.0.113.8" } }
+      # Two filters: one whose miss cannot expire during the example (however
+      # slow the machine), one whose miss expires after a second.
+      long = plugin("negative_cache_ttl" => 600)
+      short = plugin("negative_cache_ttl" => 1)
+      expect(run(long, [ip]).first.get("misp")).to be_nil
+      expect(run(short, [ip]).first.get("misp")).to be_nil
       put("ip", "203.0.113.8", "12#ip-dst")
-      expect(run(f, [{ "destination" => { "ip" => "203.0.113.8" } }]).first.get("misp")).to be_nil
+      expect(run(long, [ip]).first.get("misp")).to be_nil
       sleep 1.2
-      expect(run(f, [{ "destination" => { "ip" => "203.0.113.8" } }]).first.get("[misp][event_id]")).to eq(["12"])
+      expect(run(short, [ip]).first.get("[misp][event_id]")).to eq(["12"])
+      expect(run(long, [ip]).first.get("misp")).to be_nil
     end
   end
 
