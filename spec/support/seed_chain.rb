@@ -4,8 +4,9 @@
 # compared with it on the same events. For each of the seed's four fields, in
 # order: if the field is set, a memcached GET of "%{field}" through Dalli (the
 # client inside logstash-filter-memcached) with the field's namespace; if the
-# GET hit, process_ioc.rb's parsing: split the value on "," and each part on
-# "#", appending the two halves to [misp][event_id] and [misp][type].
+# GET hit, the value goes to [enrich][tmp], examples/seed/process_ioc.rb (the
+# seed's script, the very file the real-Logstash runs use) parses it, and
+# [enrich] is removed again, as the seed's mutate block does.
 require "dalli"
 
 class SeedChain
@@ -22,6 +23,7 @@ class SeedChain
     @blocks = fields.map do |field, namespace|
       [field, Dalli::Client.new(servers, namespace: namespace, socket_timeout: 1, down_retry_delay: 30)]
     end
+    @script = self.class.script
   end
 
   def filter(event)
@@ -31,7 +33,10 @@ class SeedChain
       # sprintf("%{field}") joins arrays with ","; the memcached filter GETs that.
       key = value.is_a?(Array) ? value.join(",") : value.to_s
       raw = client.get(key)
-      process_ioc(event, raw) if raw
+      next unless raw
+      event.set("[enrich][tmp]", raw)
+      @script.filter(event)
+      event.remove("[enrich]")
     end
     event
   end
@@ -40,19 +45,13 @@ class SeedChain
     @blocks.each { |_, c| c.close }
   end
 
-  private
+  # examples/seed/process_ioc.rb's `filter`, loaded once into an object of
+  # its own (the ruby filter's `path` scripts define a top-level `filter`).
+  SCRIPT = File.expand_path("../../examples/seed/process_ioc.rb", __dir__)
 
-  # process_ioc.rb, as the seed's README describes it.
-  def process_ioc(event, raw)
-    raw.to_s.split(",").each do |item|
-      id, type = item.split("#")
-      if event.get("[misp][event_id]")
-        event.set("[misp][event_id]", event.get("[misp][event_id]") + [id])
-        event.set("[misp][type]", event.get("[misp][type]") + [type])
-      else
-        event.set("[misp][event_id]", [id])
-        event.set("[misp][type]", [type])
-      end
-    end
+  def self.script
+    mod = Module.new
+    mod.module_eval(File.read(SCRIPT), SCRIPT)
+    Object.new.extend(mod)
   end
 end
