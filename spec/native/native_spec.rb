@@ -119,7 +119,7 @@ RSpec.describe MispEnrich::Native do
 
     it "makes register fail with one line: the platform, what the gem carries, how to build it" do
       filter = LogStash::Filters::MispEnrich.new("memcached" => ["127.0.0.1:11211"], "fields" => ["[destination][ip]"])
-      expect { filter.register }.to raise_error(MispEnrich::Native::LoadError) { |e|
+      expect { filter.register }.to raise_error(LogStash::ConfigurationError) { |e|
         expect(e.message.lines.size).to eq(1)
         expect(e.message).to include("no native library for linux-aarch64",
                                      "this gem carries: #{native.bundled_platforms.join(', ')}",

@@ -106,6 +106,11 @@ class LogStash::Filters::MispEnrich < LogStash::Filters::Base
     @next_gauges = Time.now.to_f
     logger.info("misp_enrich ready", :native => Native.version, :servers => @memcached,
                                      :fields => @fields_list.map { |f| "#{f.reference}=#{f.namespace}" })
+  rescue Native::LoadError => e
+    # No library for this platform, or one that cannot load: a setting
+    # problem for Logstash (the pipeline does not start; the line says why).
+    # The library's messages already start with the plugin's name.
+    raise LogStash::ConfigurationError, e.message.start_with?("misp_enrich") ? e.message : "misp_enrich: #{e.message}"
   end
 
   def filter(event)
@@ -171,8 +176,6 @@ class LogStash::Filters::MispEnrich < LogStash::Filters::Base
                    "`memcached_username` and `memcached_password` match a line of its auth file", :error => refused)
     end
     engine
-  rescue Native::LoadError => e
-    raise LogStash::ConfigurationError, "misp_enrich: #{e.message}"
   rescue Native::Error => e
     raise LogStash::ConfigurationError, "misp_enrich: invalid settings: #{e.message}"
   end
