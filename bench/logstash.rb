@@ -54,15 +54,6 @@ module LogstashBench
 
   module_function
 
-  def median(xs)
-    s = xs.sort
-    s.size.odd? ? s[s.size / 2] : (s[s.size / 2 - 1] + s[s.size / 2]) / 2.0
-  end
-
-  def fmt(n)
-    n.round.to_s.reverse.scan(/\d{1,3}/).join(",").reverse
-  end
-
   # The time of the first log line matching pattern (Logstash's log stamps
   # lines to the millisecond: [2026-12-04T22:26:05,939]).
   def log_time(run, pattern)
@@ -121,12 +112,12 @@ module LogstashBench
       variants.each do |name|
         r = measure(home, VARIANTS.fetch(name), events_file, n, memcached, work)
         warn format("run %d/%d %-12s %8s events/s, %5.1f s wall clock, %d out, %d enriched; load %s",
-                    rep + 1, reps, name, r[:rate] ? fmt(r[:rate]) : "?", r[:wall], r[:out], r[:enriched], PipelineBench.loadavg)
+                    rep + 1, reps, name, r[:rate] ? PipelineBench.fmt(r[:rate]) : "?", r[:wall], r[:out], r[:enriched], PipelineBench.loadavg)
         results[name] << r
       end
     end
 
-    rate_of = ->(name) { rs = results[name].map { |r| r[:rate] }.compact; rs.empty? ? nil : median(rs) }
+    rate_of = ->(name) { rs = results[name].map { |r| r[:rate] }.compact; rs.empty? ? nil : PipelineBench.median(rs) }
     seed_rate = rate_of.call("seed")
     puts "| real Logstash 8.9.2, #{n} events, #{hits.to_i == hits ? hits.to_i : hits}% with an indicator | events/s (median of #{reps}) | vs seed | bin/logstash wall clock, start-up included (median) | events out | enriched |"
     puts "|---|---:|---:|---:|---:|---:|"
@@ -135,9 +126,9 @@ module LogstashBench
       rate = rate_of.call(name)
       outs = rs.map { |r| r[:out] }.uniq
       enriched = rs.map { |r| r[:enriched] }.uniq
-      puts format("| %s | %s | %s | %.1f s | %s | %s |", LABELS[name], rate ? fmt(rate) : "?",
-                  name == "none" || !rate || !seed_rate ? "" : format("%.1f×", rate / seed_rate), median(rs.map { |r| r[:wall] }),
-                  outs.map { |o| fmt(o) }.join(" / "), enriched.map { |o| fmt(o) }.join(" / "))
+      puts format("| %s | %s | %s | %.1f s | %s | %s |", LABELS[name], rate ? PipelineBench.fmt(rate) : "?",
+                  name == "none" || !rate || !seed_rate ? "" : format("%.1f×", rate / seed_rate), PipelineBench.median(rs.map { |r| r[:wall] }),
+                  outs.map { |o| PipelineBench.fmt(o) }.join(" / "), enriched.map { |o| PipelineBench.fmt(o) }.join(" / "))
     end
     ok = results.values.flatten.all? { |r| r[:out] == n && r[:rate] } &&
          results["seed"].to_a.map { |r| r[:enriched] } == results["misp_enrich"].to_a.map { |r| r[:enriched] }
